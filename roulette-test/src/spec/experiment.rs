@@ -1,0 +1,167 @@
+//! The checked experiment: what [`super::load_file`] returns and the
+//! runner executes. Every choice the format leaves open is decided here,
+//! so the runner never sees an ambiguous spec.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::{Backoff, Dur, ExitSpec, Intensity, RestartPolicy, SignalName, Threshold};
+
+/// One experiment, validated and ready to run.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// The file it was read from, when it was read from a file.
+    pub source: Option<PathBuf>,
+    /// The directory that relative command paths resolve against and that
+    /// commands run in: the spec file's directory.
+    pub base_dir: PathBuf,
+    pub target: TargetConfig,
+    pub setup: Vec<Command>,
+    pub faults: Vec<Fault>,
+    pub seed: Option<u64>,
+    pub settle: Dur,
+    pub timeout: Dur,
+    pub hypotheses: Vec<Hypothesis>,
+    /// Every `${cargo_bin.NAME}` the spec uses.
+    pub cargo_bins: BTreeSet<String>,
+}
+
+/// What to run, with placeholders not yet expanded.
+#[derive(Clone, Debug)]
+pub struct TargetConfig {
+    pub program: Program,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub ports: Vec<String>,
+    pub restart: RestartPolicy,
+    pub backoff: Backoff,
+    pub intensity: Intensity,
+    pub ready: Readiness,
+}
+
+/// The program of the target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Program {
+    /// A path, or a name looked up on `PATH`.
+    Command(String),
+    /// A binary of the current cargo workspace.
+    CargoBin(String),
+}
+
+/// The readiness probe with its timing.
+#[derive(Clone, Debug)]
+pub struct Readiness {
+    pub probe: ProbeKind,
+    pub interval: Dur,
+    pub attempt_timeout: Dur,
+    pub timeout: Dur,
+}
+
+/// One kind of readiness probe. Templates are not yet expanded.
+#[derive(Clone, Debug)]
+pub enum ProbeKind {
+    /// A GET that must answer the given status.
+    Http { url: String, status: u16 },
+    /// A TCP connect to `host:port`.
+    Tcp(String),
+    /// A line printed by the current incarnation that matches.
+    Log(Regex),
+    /// A command that must exit 0.
+    Exec(Vec<String>),
+}
+
+impl ProbeKind {
+    /// The probe in a few words, for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            ProbeKind::Http { url, status } => format!("http GET {url} == {status}"),
+            ProbeKind::Tcp(address) => format!("tcp connect {address}"),
+            ProbeKind::Log(regex) => format!("log line matching /{}/", regex.as_str()),
+            ProbeKind::Exec(argv) => format!("exec {}", argv.join(" ")),
+        }
+    }
+}
+
+/// A command with a time limit.
+#[derive(Clone, Debug, Serialize)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub timeout: Dur,
+}
+
+/// One fault: what it does, to whom, and when.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub name: String,
+    pub action: FaultAction,
+    pub target: FaultTarget,
+    /// Offsets from the end of `setup` at which the fault fires, sorted.
+    pub offsets: Vec<Dur>,
+}
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Send a signal. With a grace period, SIGKILL goes to the whole process
+    /// group if the main process is still alive when it ends.
+    Signal {
+        signal: SignalName,
+        grace: Option<Dur>,
+    },
+    /// SIGSTOP, wait, SIGCONT.
+    Freeze(Dur),
+}
+
+impl FaultAction {
+    /// Returns whether the main process is bound to exit: by SIGKILL, or by
+    /// escalation after the grace period.
+    pub fn expects_exit(&self) -> bool {
+        match self {
+            FaultAction::Signal { signal, grace } => {
+                signal.0 == nix::sys::signal::Signal::SIGKILL || grace.is_some()
+            }
+            FaultAction::Freeze(_) => false,
+        }
+    }
+}
+
+/// Which processes a fault reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultTarget {
+    Main,
+    Group,
+}
+
+/// One named hypothesis.
+#[derive(Clone, Debug)]
+pub struct Hypothesis {
+    pub name: String,
+    pub check: Check,
+}
+
+/// The kinds of check a hypothesis can make.
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// Every recovery meets the threshold.
+    TtrEach(Threshold<Dur>),
+    /// Percentiles of the recoveries meet their thresholds.
+    TtrPercentiles {
+        p50: Option<Threshold<Dur>>,
+        p95: Option<Threshold<Dur>>,
+        max: Option<Threshold<Dur>>,
+    },
+    /// The number of restarts meets the threshold.
+    Restarts(Threshold<u64>),
+    /// After a graceful signal the target exited by itself within grace.
+    Exit(ExitSpec),
+    /// A command run after the settle period exits 0.
+    Exec(Command),
+}

@@ -1,0 +1,441 @@
+//! The experiment file format (`roulette-test/v1alpha1`): serde types,
+//! defaults, validation, and errors that name the file, line, column and
+//! field.
+//!
+//! One YAML file describes one experiment. [`load_file`] reads and checks
+//! one; [`Experiment`] is the checked value that the runner executes.
+
+mod experiment;
+mod load;
+mod placeholder;
+mod values;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+pub use experiment::{
+    Check, Command, Experiment, Fault, FaultAction, FaultTarget, Hypothesis, ProbeKind, Program,
+    Readiness, TargetConfig,
+};
+pub use load::{SpecError, load_file, load_str};
+pub use placeholder::{PlaceholderError, Placeholders};
+pub use values::{Comparison, Dur, SignalName, Threshold, format_duration, parse_duration};
+
+/// The only `apiVersion` this version of the harness reads.
+pub const API_VERSION: &str = "roulette-test/v1alpha1";
+
+/// The only `kind` this version of the harness reads.
+pub const KIND: &str = "ProcessKillExperiment";
+
+/// One experiment file, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Document {
+    pub api_version: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub metadata: Metadata,
+    pub spec: ExperimentSpec,
+}
+
+/// Name, description and labels of an experiment.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The body of an experiment: what to run, what to break and what must hold.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    pub target: Spanned<Target>,
+    #[serde(default)]
+    pub setup: Vec<Spanned<ExecStep>>,
+    #[serde(default)]
+    pub faults: Vec<Spanned<FaultSpec>>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default = "default_settle")]
+    pub settle: Dur,
+    #[serde(default)]
+    pub load: Option<NotYetSupported>,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub hypothesis: Vec<Spanned<HypothesisSpec>>,
+}
+
+fn default_settle() -> Dur {
+    Dur::from_secs(2)
+}
+
+/// The system under test and how it is supervised.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// A program path or a name looked up on `PATH`.
+    #[serde(default)]
+    pub command: Option<Spanned<String>>,
+    /// A binary of the current cargo workspace.
+    #[serde(default)]
+    pub cargo_bin: Option<Spanned<String>>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Names of free 127.0.0.1 ports to allocate, used as `${port.NAME}`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub supervisor: SupervisorSpec,
+    pub ready: Spanned<ReadySpec>,
+    #[serde(default)]
+    pub metrics: Option<NotYetSupported>,
+}
+
+/// Restart policy of the supervisor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Restart after every exit.
+    #[default]
+    Always,
+    /// Restart after an exit with a non-zero code or by a signal.
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+/// Restart policy, backoff and intensity limit.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorSpec {
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    #[serde(default)]
+    pub backoff: Backoff,
+    #[serde(default)]
+    pub intensity: Intensity,
+}
+
+impl Default for SupervisorSpec {
+    fn default() -> Self {
+        SupervisorSpec {
+            restart: RestartPolicy::Always,
+            backoff: Backoff::default(),
+            intensity: Intensity::default(),
+        }
+    }
+}
+
+/// Delay before each restart: `initial`, multiplied by `factor` after each
+/// consecutive restart, capped at `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    #[serde(default = "Backoff::default_initial")]
+    pub initial: Dur,
+    #[serde(default = "Backoff::default_max")]
+    pub max: Dur,
+    #[serde(default = "Backoff::default_factor")]
+    pub factor: f64,
+}
+
+impl Backoff {
+    fn default_initial() -> Dur {
+        Dur::from_millis(0)
+    }
+    fn default_max() -> Dur {
+        Dur::from_secs(2)
+    }
+    fn default_factor() -> f64 {
+        2.0
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Self::default_initial(),
+            max: Self::default_max(),
+            factor: Self::default_factor(),
+        }
+    }
+}
+
+/// The restart intensity limit: more than `restarts` restarts within
+/// `within` and the supervisor gives up, as an OTP supervisor does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intensity {
+    #[serde(default = "Intensity::default_restarts")]
+    pub restarts: u32,
+    #[serde(default = "Intensity::default_within")]
+    pub within: Dur,
+}
+
+impl Intensity {
+    fn default_restarts() -> u32 {
+        10
+    }
+    fn default_within() -> Dur {
+        Dur::from_secs(30)
+    }
+}
+
+impl Default for Intensity {
+    fn default() -> Self {
+        Intensity {
+            restarts: Self::default_restarts(),
+            within: Self::default_within(),
+        }
+    }
+}
+
+/// The readiness probe and its timing, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadySpec {
+    #[serde(default)]
+    pub http: Option<HttpProbeSpec>,
+    #[serde(default)]
+    pub tcp: Option<String>,
+    #[serde(default)]
+    pub log: Option<String>,
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    #[serde(default = "ReadySpec::default_interval")]
+    pub interval: Dur,
+    #[serde(default = "ReadySpec::default_attempt_timeout")]
+    pub attempt_timeout: Dur,
+    #[serde(default = "ReadySpec::default_timeout")]
+    pub timeout: Dur,
+}
+
+impl ReadySpec {
+    fn default_interval() -> Dur {
+        Dur::from_millis(10)
+    }
+    fn default_attempt_timeout() -> Dur {
+        Dur::from_millis(500)
+    }
+    fn default_timeout() -> Dur {
+        Dur::from_secs(10)
+    }
+}
+
+/// An HTTP readiness probe: a GET that must answer `status`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbeSpec {
+    pub url: String,
+    #[serde(default = "HttpProbeSpec::default_status")]
+    pub status: u16,
+}
+
+impl HttpProbeSpec {
+    fn default_status() -> u16 {
+        200
+    }
+}
+
+/// A command run by the harness: in `setup`, or as a readiness or data check.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecStep {
+    pub exec: Vec<String>,
+    #[serde(default = "ExecStep::default_timeout")]
+    pub timeout: Dur,
+}
+
+impl ExecStep {
+    fn default_timeout() -> Dur {
+        Dur::from_secs(60)
+    }
+}
+
+/// One fault as written: a signal or a freeze, a target and a schedule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub name: String,
+    #[serde(default)]
+    pub signal: Option<SignalName>,
+    #[serde(default)]
+    pub grace: Option<Dur>,
+    #[serde(default)]
+    pub freeze: Option<Dur>,
+    #[serde(default)]
+    pub target: Option<Spanned<FaultTargetSpec>>,
+    pub schedule: Spanned<ScheduleSpec>,
+}
+
+/// Which processes a fault reaches.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultTargetSpec {
+    /// The process the supervisor spawned.
+    Main,
+    /// The whole process group of the spawned process.
+    Group,
+    /// Descendants matched by command line.
+    Process(NotYetSupported),
+}
+
+/// When a fault fires, as offsets from the end of `setup`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    #[serde(default)]
+    pub at: Option<Vec<Dur>>,
+    #[serde(default)]
+    pub every: Option<Dur>,
+    #[serde(default)]
+    pub count: Option<u32>,
+    #[serde(default)]
+    pub random: Option<NotYetSupported>,
+}
+
+/// Guardrails of an experiment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// The whole experiment, from spawn to teardown, must end within this.
+    #[serde(default = "Policy::default_timeout")]
+    pub timeout: Dur,
+    #[serde(default)]
+    pub max_concurrent: Option<NotYetSupported>,
+    #[serde(default)]
+    pub deny: Option<NotYetSupported>,
+    #[serde(default)]
+    pub abort: Option<NotYetSupported>,
+}
+
+impl Policy {
+    fn default_timeout() -> Dur {
+        Dur::from_secs(300)
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            timeout: Self::default_timeout(),
+            max_concurrent: None,
+            deny: None,
+            abort: None,
+        }
+    }
+}
+
+/// One hypothesis as written: a name and exactly one kind of check.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HypothesisSpec {
+    pub name: String,
+    #[serde(default)]
+    pub ttr: Option<TtrSpec>,
+    #[serde(default)]
+    pub restarts: Option<Threshold<u64>>,
+    #[serde(default)]
+    pub exit: Option<ExitSpec>,
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    /// Time limit of an `exec` check.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub metric: Option<NotYetSupported>,
+    #[serde(default)]
+    pub threshold: Option<NotYetSupported>,
+    #[serde(default)]
+    pub error_rate: Option<NotYetSupported>,
+    #[serde(default)]
+    pub latency: Option<NotYetSupported>,
+}
+
+/// A time-to-recover threshold: on every recovery, or on percentiles.
+#[derive(Clone, Debug)]
+pub enum TtrSpec {
+    /// Every recovery must meet this threshold.
+    Each(Threshold<Dur>),
+    /// Thresholds on the distribution of recoveries.
+    Percentiles(TtrPercentiles),
+}
+
+impl<'de> Deserialize<'de> for TtrSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TtrVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for TtrVisitor {
+            type Value = TtrSpec;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a threshold such as \"< 2s\", or a map with p50, p95 and max thresholds",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<TtrSpec, E> {
+                text.parse().map(TtrSpec::Each).map_err(E::custom)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<TtrSpec, A::Error> {
+                TtrPercentiles::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TtrSpec::Percentiles)
+            }
+        }
+
+        deserializer.deserialize_any(TtrVisitor)
+    }
+}
+
+/// Thresholds on the p50, p95 and maximum time to recover.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtrPercentiles {
+    #[serde(default)]
+    pub p50: Option<Threshold<Dur>>,
+    #[serde(default)]
+    pub p95: Option<Threshold<Dur>>,
+    #[serde(default)]
+    pub max: Option<Threshold<Dur>>,
+}
+
+/// Expectations on how the target stops after a graceful signal.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExitSpec {
+    /// The target exited by itself within the grace period.
+    #[serde(default = "ExitSpec::default_graceful")]
+    pub graceful: bool,
+    /// The exit code it must exit with.
+    #[serde(default)]
+    pub code: Option<i32>,
+}
+
+impl ExitSpec {
+    fn default_graceful() -> bool {
+        true
+    }
+}
+
+/// A field of the format that this version of the harness does not
+/// implement yet. Reading it fails, so a spec never loses a check in
+/// silence.
+#[derive(Clone, Debug)]
+pub enum NotYetSupported {}
+
+impl<'de> Deserialize<'de> for NotYetSupported {
+    fn deserialize<D: serde::Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "this field is part of the roulette-test/v1alpha1 format but is not implemented in this version of roulette-test; remove it, or upgrade roulette-test",
+        ))
+    }
+}
