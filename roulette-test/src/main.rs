@@ -1,1 +1,147 @@
-fn main() {}
+//! The `roulette` command: run and validate experiment files.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use roulette_test::report::{Outcome, Report, render_text};
+use roulette_test::{runner, spec};
+
+/// Chaos experiments as ordinary test results: kill the system under test,
+/// time its recovery and check a written hypothesis.
+#[derive(Parser)]
+#[command(name = "roulette", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run experiments and print a report for each. Exits 0 when every
+    /// hypothesis holds, 1 when one fails, 2 on a setup or usage error.
+    Run {
+        /// Experiment files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also write the reports as JSON to this file: one object for one
+        /// experiment, an array for several.
+        #[arg(long, value_name = "PATH")]
+        json: Option<PathBuf>,
+    },
+    /// Check experiment files without running them. Exits 0 when all are
+    /// valid, 2 otherwise.
+    Validate {
+        /// Experiment files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Validate { files } => validate(&files),
+        Command::Run { files, json } => run(&files, json.as_deref()),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> ExitCode {
+    let mut invalid = 0;
+    for file in files {
+        match spec::load_file(file) {
+            Ok(experiment) => println!("{}: valid ({} fault(s), {} hypotheses)", file.display(), experiment.faults.len(), experiment.hypotheses.len()),
+            Err(err) => {
+                invalid += 1;
+                eprintln!("error: {err}");
+            }
+        }
+    }
+    if invalid == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_ERROR) }
+}
+
+fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
+    // Validate everything first, so a typo in the last file does not
+    // surface after minutes of running the others.
+    let mut experiments = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match spec::load_file(file) {
+            Ok(experiment) => experiments.push(experiment),
+            Err(err) => {
+                eprintln!("error: {err}");
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        return ExitCode::from(EXIT_ERROR);
+    }
+
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts");
+    let mut reports: Vec<Report> = Vec::new();
+    for experiment in &experiments {
+        eprintln!("running {} ({} fault firing(s))...", experiment.name, experiment.faults.iter().map(|f| f.offsets.len()).sum::<usize>());
+        let report = match runtime.block_on(run_until_signal(experiment)) {
+            Ok(report) => report,
+            Err(exit) => return exit,
+        };
+        println!("{}", render_text(&report, color));
+        reports.push(report);
+    }
+
+    if let Some(path) = json {
+        let text = match reports.as_slice() {
+            [single] => single.to_json(),
+            many => serde_json::to_string_pretty(many).expect("reports serialize"),
+        };
+        if let Err(err) = std::fs::write(path, text) {
+            eprintln!("error: failed to write the JSON report to {}: {err}", path.display());
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+
+    if reports.iter().any(|r| r.outcome == Outcome::Error) {
+        ExitCode::from(EXIT_ERROR)
+    } else if reports.iter().any(|r| r.outcome == Outcome::Failed) {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs one experiment. SIGINT or SIGTERM cancels it: dropping the run
+/// kills every process it started, and the command exits 130 or 143 as a
+/// shell would for a process ended by that signal.
+async fn run_until_signal(experiment: &spec::Experiment) -> Result<Report, ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return Ok(runner::run(experiment).await);
+    };
+    tokio::select! {
+        report = runner::run(experiment) => Ok(report),
+        _ = interrupt.recv() => {
+            eprintln!("interrupted: stopped {} and killed its processes", experiment.name);
+            Err(ExitCode::from(130))
+        }
+        _ = terminate.recv() => {
+            eprintln!("terminated: stopped {} and killed its processes", experiment.name);
+            Err(ExitCode::from(143))
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Hypotheses evaluated into verdicts, each with the measured value, the
+//! threshold and the reason.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::command;
+use crate::report::{FaultReport, Recovery, StopPath, Verdict};
+use crate::spec::{Check, Command, Dur, ExitSpec, Hypothesis, Threshold, format_duration};
+use crate::supervisor::timeline::ExitStatus;
+
+/// What the hypotheses are judged on.
+pub struct Evidence<'a> {
+    pub faults: &'a [FaultReport],
+    pub restarts: u32,
+}
+
+/// Evaluates one hypothesis. `exec` checks run their command now, in
+/// `cwd`, with `argv` already expanded by the caller.
+pub async fn evaluate(hypothesis: &Hypothesis, evidence: &Evidence<'_>, exec: Option<&Command>, cwd: &Path) -> Verdict {
+    let name = hypothesis.name.clone();
+    match &hypothesis.check {
+        Check::TtrEach(threshold) => ttr_each(name, threshold, evidence.faults),
+        Check::TtrPercentiles { p50, p95, max } => ttr_percentiles(name, [("p50", p50), ("p95", p95), ("max", max)], evidence.faults),
+        Check::Restarts(threshold) => {
+            let holds = threshold.holds(u64::from(evidence.restarts));
+            let reason = if holds {
+                format!("{} restarts meet {threshold}", evidence.restarts)
+            } else {
+                format!("{} restarts do not meet {threshold}", evidence.restarts)
+            };
+            Verdict { name, check: "restarts".into(), holds, measured: evidence.restarts.to_string(), threshold: threshold.to_string(), reason }
+        }
+        Check::Exit(spec) => exit(name, spec, evidence.faults),
+        Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd).await,
+    }
+}
+
+/// Recovery times of every fault that was due a recovery, or the reasons
+/// for the ones that did not recover.
+fn recoveries(faults: &[FaultReport]) -> (Vec<(String, Duration)>, Vec<String>) {
+    let mut times = Vec::new();
+    let mut missing = Vec::new();
+    for fault in faults {
+        let label = format!("{} #{}", fault.fault, fault.occurrence);
+        match &fault.recovery {
+            Recovery::Recovered { ttr, .. } => times.push((label, *ttr)),
+            Recovery::NotRecovered { reason } => missing.push(format!("{label} did not recover: {reason}")),
+            Recovery::Interrupted { by } => missing.push(format!("{label} was still recovering when {by} fired")),
+            Recovery::NotApplicable => {}
+        }
+    }
+    (times, missing)
+}
+
+fn ttr_each(name: String, threshold: &Threshold<Dur>, faults: &[FaultReport]) -> Verdict {
+    let (times, missing) = recoveries(faults);
+    let over: Vec<String> = times
+        .iter()
+        .filter(|(_, ttr)| !threshold.holds(Dur(*ttr)))
+        .map(|(label, ttr)| format!("{label} took {}", format_duration(*ttr)))
+        .collect();
+    let measured = match times.iter().map(|(_, ttr)| *ttr).max() {
+        Some(max) => format!("max {} over {} recoveries", format_duration(max), times.len()),
+        None => String::from("no recovery measured"),
+    };
+    let (holds, reason) = if !missing.is_empty() {
+        (false, missing.join("; "))
+    } else if times.is_empty() {
+        (false, String::from("no fault was injected, so no recovery was measured; check the schedule"))
+    } else if !over.is_empty() {
+        (false, format!("{} of {} recoveries missed {threshold}: {}", over.len(), times.len(), over.join(", ")))
+    } else {
+        (true, format!("all {} recoveries met {threshold}", times.len()))
+    };
+    Verdict { name, check: "ttr".into(), holds, measured, threshold: threshold.to_string(), reason }
+}
+
+fn ttr_percentiles(name: String, thresholds: [(&str, &Option<Threshold<Dur>>); 3], faults: &[FaultReport]) -> Verdict {
+    let (times, missing) = recoveries(faults);
+    let mut sorted: Vec<Duration> = times.iter().map(|(_, ttr)| *ttr).collect();
+    sorted.sort();
+
+    let mut measured = Vec::new();
+    let mut written = Vec::new();
+    let mut misses = Vec::new();
+    for (label, threshold) in thresholds {
+        let Some(threshold) = threshold else { continue };
+        written.push(format!("{label} {threshold}"));
+        let value = match label {
+            "p50" => percentile(&sorted, 50.0),
+            "p95" => percentile(&sorted, 95.0),
+            _ => sorted.last().copied(),
+        };
+        if let Some(value) = value {
+            measured.push(format!("{label} {}", format_duration(value)));
+            if !threshold.holds(Dur(value)) {
+                misses.push(format!("{label} {} does not meet {threshold}", format_duration(value)));
+            }
+        }
+    }
+    let (holds, reason) = if !missing.is_empty() {
+        (false, missing.join("; "))
+    } else if sorted.is_empty() {
+        (false, String::from("no fault was injected, so no recovery was measured; check the schedule"))
+    } else if !misses.is_empty() {
+        (false, misses.join("; "))
+    } else {
+        (true, format!("over {} recoveries: {}", sorted.len(), measured.join(", ")))
+    };
+    let measured = if measured.is_empty() { String::from("no recovery measured") } else { measured.join(", ") };
+    Verdict { name, check: "ttr".into(), holds, measured, threshold: written.join(", "), reason }
+}
+
+/// The nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[Duration], percent: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((percent / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank.min(sorted.len()) - 1).copied()
+}
+
+fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
+    let mut threshold = String::from(if spec.graceful { "exits by itself within grace" } else { "exits" });
+    if let Some(code) = spec.code {
+        threshold.push_str(&format!(" with code {code}"));
+    }
+    let mut observed = Vec::new();
+    let mut failures = Vec::new();
+    for fault in faults {
+        let label = format!("{} #{}", fault.fault, fault.occurrence);
+        match &fault.stop {
+            StopPath::ExitedWithinGrace { status, after } => {
+                observed.push(format!("{label}: {status} after {}", format_duration(*after)));
+                if let Some(code) = spec.code {
+                    if *status != ExitStatus::Code(code) {
+                        failures.push(format!("{label} ended with {status}, expected exit code {code}"));
+                    }
+                }
+            }
+            StopPath::Escalated { grace, .. } => {
+                observed.push(format!("{label}: escalated"));
+                if spec.graceful {
+                    failures.push(format!("{label} was still alive when its grace period of {} ended and needed SIGKILL", format_duration(*grace)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let (holds, reason) = if observed.is_empty() {
+        (false, String::from("no signal with a grace period reached the target, so no exit was observed"))
+    } else if failures.is_empty() {
+        (true, format!("{} graceful stops observed", observed.len()))
+    } else {
+        (false, failures.join("; "))
+    };
+    Verdict { name, check: "exit".into(), holds, measured: observed.join("; "), threshold, reason }
+}
+
+async fn exec_check(name: String, command: &Command, cwd: &Path) -> Verdict {
+    let threshold = String::from("exit code 0");
+    match command::run(&command.argv, cwd, command.timeout.0).await {
+        Ok(output) => {
+            let holds = output.success();
+            let outcome = output.describe(command.timeout.0);
+            let tail = output.tail(5);
+            let mut reason = format!("`{}` ended with {outcome}", command.argv.join(" "));
+            if !tail.is_empty() {
+                reason.push_str(": ");
+                reason.push_str(&tail.join(" | "));
+            }
+            Verdict { name, check: "exec".into(), holds, measured: outcome, threshold, reason }
+        }
+        Err(err) => Verdict { name, check: "exec".into(), holds: false, measured: String::from("not started"), threshold, reason: err.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(values: &[u64]) -> Vec<Duration> {
+        values.iter().map(|v| Duration::from_millis(*v)).collect()
+    }
+
+    #[test]
+    fn percentile_nearest_rank() {
+        let sorted = ms(&[10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+        assert_eq!(percentile(&sorted, 50.0), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&sorted, 95.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&ms(&[7]), 50.0), Some(Duration::from_millis(7)));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    fn fault(recovery: Recovery) -> FaultReport {
+        FaultReport {
+            fault: "kill".into(),
+            occurrence: 1,
+            action: "SIGKILL to main process".into(),
+            at: Duration::ZERO,
+            incarnation: Some(1),
+            pid: Some(1),
+            stop: StopPath::NotAwaited,
+            recovery,
+        }
+    }
+
+    fn recovered(ttr_ms: u64) -> Recovery {
+        let ttr = Duration::from_millis(ttr_ms);
+        Recovery::Recovered { incarnation: 2, ttr, to_exit: None, to_restart: None, to_ready: ttr }
+    }
+
+    #[test]
+    fn ttr_each_fails_on_slow_recovery() {
+        let threshold: Threshold<Dur> = "< 1s".parse().unwrap();
+        let verdict = ttr_each("fast".into(), &threshold, &[fault(recovered(200)), fault(recovered(1500))]);
+        assert!(!verdict.holds);
+        assert!(verdict.reason.contains("1 of 2 recoveries missed < 1s"), "{}", verdict.reason);
+        assert_eq!(verdict.measured, "max 1.500s over 2 recoveries");
+    }
+
+    #[test]
+    fn ttr_each_fails_without_recovery() {
+        let threshold: Threshold<Dur> = "< 1s".parse().unwrap();
+        let verdict = ttr_each("fast".into(), &threshold, &[fault(Recovery::NotRecovered { reason: "never ready".into() })]);
+        assert!(!verdict.holds);
+        assert!(verdict.reason.contains("never ready"), "{}", verdict.reason);
+        let verdict = ttr_each("fast".into(), &threshold, &[]);
+        assert!(!verdict.holds);
+    }
+
+    #[test]
+    fn ttr_each_holds_when_all_fast() {
+        let threshold: Threshold<Dur> = "< 1s".parse().unwrap();
+        let verdict = ttr_each("fast".into(), &threshold, &[fault(recovered(200)), fault(recovered(300))]);
+        assert!(verdict.holds, "{}", verdict.reason);
+    }
+
+    #[test]
+    fn exit_fails_on_escalation() {
+        let mut escalated = fault(recovered(100));
+        escalated.stop = StopPath::Escalated { grace: Duration::from_secs(1), status: None };
+        let verdict = exit("stops".into(), &ExitSpec { graceful: true, code: Some(0) }, &[escalated]);
+        assert!(!verdict.holds);
+        assert!(verdict.reason.contains("needed SIGKILL"), "{}", verdict.reason);
+    }
+
+    #[test]
+    fn exit_checks_code() {
+        let mut graceful = fault(recovered(100));
+        graceful.stop = StopPath::ExitedWithinGrace { status: ExitStatus::Code(1), after: Duration::from_millis(5) };
+        let verdict = exit("stops".into(), &ExitSpec { graceful: true, code: Some(0) }, &[graceful]);
+        assert!(!verdict.holds);
+        assert!(verdict.reason.contains("expected exit code 0"), "{}", verdict.reason);
+    }
+}

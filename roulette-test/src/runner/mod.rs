@@ -1,0 +1,320 @@
+//! One experiment from start to verdict.
+//!
+//! The order is fixed: prepare (temp dir, ports, placeholders), spawn,
+//! wait for the first ready (the baseline), run `setup`, fire the faults
+//! on schedule while timing each recovery, settle, evaluate the
+//! hypotheses, tear down. A failure before the first fault is an
+//! experiment error, never a failed hypothesis. Teardown runs on every
+//! path, the experiment timeout included.
+
+mod prepare;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use prepare::{TEARDOWN_GRACE, resolve_cargo_bin};
+
+use crate::command;
+use crate::fault::{self, Injection};
+use crate::hypothesis::{self, Evidence};
+use crate::probe::{Probe, ReadyOutcome};
+use crate::report::{
+    ErrorKind, ExperimentError, FaultReport, Outcome, ProbeInfo, Recovery, Report, StopPath, TeardownReport, Verdict, REPORT_VERSION,
+};
+use crate::schedule;
+use crate::spec::{Experiment, format_duration};
+use crate::supervisor::logs::{DEFAULT_CAPACITY, LogBuffer};
+use crate::supervisor::timeline::{EventKind, Timeline};
+use crate::supervisor::{Halt, Supervisor};
+use prepare::Prepared;
+
+/// Lines of the target's output kept in a report.
+const LOG_TAIL_LINES: usize = 20;
+
+/// Runs `experiment` on a runtime of its own and returns its report.
+pub fn run_blocking(experiment: &Experiment) -> Report {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts");
+    runtime.block_on(run(experiment))
+}
+
+/// Runs `experiment` and returns its report. Every process it started is
+/// gone when this returns.
+pub async fn run(experiment: &Experiment) -> Report {
+    let timeline = Arc::new(Timeline::new());
+    let span = tracing::info_span!("experiment", experiment = %experiment.name);
+    let _entered = span.enter();
+    let mut run = Run { faults: Vec::new(), verdicts: Vec::new(), error: None };
+    let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
+
+    let prepared = match prepare::prepare(experiment, &experiment_id(&experiment.name)) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            run.error = Some(error);
+            return run.into_report(experiment, &timeline, &logs, None, 0, None, TeardownReport::default());
+        }
+    };
+
+    let mut supervisor = Supervisor::start(prepared.supervisor.clone(), timeline.clone(), logs.clone());
+    let ready = &experiment.target.ready;
+    let probe = Probe::new(prepared.probe.clone(), ready.interval.0, ready.attempt_timeout.0, logs.clone(), experiment.base_dir.clone());
+
+    let deadline = timeline.start() + experiment.timeout.0;
+    let body = execute(experiment, &prepared, &supervisor, &probe, &timeline, &mut run);
+    if tokio::time::timeout_at(deadline.into(), body).await.is_err() {
+        run.error = Some(ExperimentError {
+            kind: ErrorKind::Timeout,
+            message: format!("the experiment ran longer than its timeout of {}; raise `spec.policy.timeout` or shorten the schedule", experiment.timeout),
+        });
+    }
+
+    timeline.record(EventKind::TeardownStarted);
+    let state_before_stop = supervisor.state();
+    let stopped = supervisor.stop(TEARDOWN_GRACE).await;
+    let survivors: Vec<String> = stopped.survivors.iter().map(|s| format!("{}: {}", s.pid, s.command_line)).collect();
+    if !survivors.is_empty() {
+        run.error.get_or_insert(ExperimentError {
+            kind: ErrorKind::Survivors,
+            message: format!("{} process(es) of the experiment survived SIGKILL: {}", survivors.len(), survivors.join(", ")),
+        });
+    } else {
+        timeline.record(EventKind::TeardownDone);
+    }
+    let teardown = TeardownReport { killed_after_grace: stopped.killed_after_grace, survivors };
+    let halted = state_before_stop.halted.as_ref().map(Halt::to_string);
+    tracing::debug!(tmp = %prepared.tmp_dir.path().display(), "removing the experiment's temp dir");
+    drop(prepared);
+    run.into_report(experiment, &timeline, &logs, Some(&probe), state_before_stop.restarts(), halted, teardown)
+}
+
+/// What a run collected so far.
+struct Run {
+    faults: Vec<FaultReport>,
+    verdicts: Vec<Verdict>,
+    error: Option<ExperimentError>,
+}
+
+/// A recovery still being timed.
+struct Pending {
+    report: usize,
+    injection: Injection,
+    min_incarnation: u32,
+    deadline: Instant,
+}
+
+async fn execute(experiment: &Experiment, prepared: &Prepared, supervisor: &Supervisor, probe: &Probe, timeline: &Timeline, run: &mut Run) {
+    if let Err(error) = baseline(experiment, supervisor, probe, timeline).await {
+        run.error = Some(error);
+        return;
+    }
+    for step in &prepared.setup {
+        if let Err(error) = setup_step(&step.argv, step.timeout.0, experiment).await {
+            run.error = Some(error);
+            return;
+        }
+    }
+    timeline.record(EventKind::SetupDone);
+
+    let schedule_start = Instant::now();
+    let mut pending: Option<Pending> = None;
+    for firing in schedule::plan(&experiment.faults) {
+        let fault = &experiment.faults[firing.fault];
+        let fire_at = schedule_start + firing.offset;
+        if let Some(previous) = pending.take() {
+            let next = format!("`{}` #{}", fault.name, firing.occurrence);
+            finish_recovery(previous, Some((fire_at, next)), supervisor, probe, timeline, run).await;
+        }
+        tokio::time::sleep_until(fire_at.into()).await;
+
+        let injection = fault::inject(supervisor, timeline, fault, firing.occurrence).await;
+        let mut report = FaultReport {
+            fault: fault.name.clone(),
+            occurrence: firing.occurrence,
+            action: fault::describe(fault),
+            at: timeline.offset(injection.started),
+            incarnation: injection.hit.map(|(incarnation, _)| incarnation),
+            pid: injection.hit.map(|(_, pid)| pid),
+            stop: injection.stop.clone(),
+            recovery: Recovery::NotApplicable,
+        };
+        match (&injection.stop, injection.hit) {
+            (StopPath::DidNotExit, _) => {
+                report.recovery = Recovery::NotRecovered { reason: String::from("the main process did not exit after SIGKILL") };
+                run.faults.push(report);
+            }
+            (_, Some((incarnation, _))) if !matches!(injection.stop, StopPath::SignalFailed { .. }) => {
+                // After an awaited exit only a later incarnation counts as
+                // recovered; otherwise the one that was hit may recover.
+                let exited = supervisor.state().exit_of(incarnation).is_some();
+                let min_incarnation = if exited || fault.action.expects_exit() { incarnation + 1 } else { incarnation };
+                let deadline = Instant::now().max(injection.started) + experiment.target.ready.timeout.0;
+                run.faults.push(report);
+                pending = Some(Pending { report: run.faults.len() - 1, injection, min_incarnation, deadline });
+            }
+            _ => run.faults.push(report),
+        }
+    }
+    if let Some(previous) = pending.take() {
+        finish_recovery(previous, None, supervisor, probe, timeline, run).await;
+    }
+
+    timeline.record(EventKind::Settling);
+    tokio::time::sleep(experiment.settle.0).await;
+
+    let state = supervisor.state();
+    let evidence = Evidence { faults: &run.faults, restarts: state.restarts() };
+    let mut verdicts = Vec::new();
+    for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
+        verdicts.push(hypothesis::evaluate(hypothesis, &evidence, prepared.checks.get(&index), &experiment.base_dir).await);
+    }
+    run.verdicts = verdicts;
+}
+
+/// Waits for the first ready of incarnation 1.
+async fn baseline(experiment: &Experiment, supervisor: &Supervisor, probe: &Probe, timeline: &Timeline) -> Result<(), ExperimentError> {
+    let ready = &experiment.target.ready;
+    let deadline = Instant::now() + ready.timeout.0;
+    match probe.wait_ready(supervisor, 1, deadline).await {
+        ReadyOutcome::Ready { incarnation, at } => {
+            timeline.record_at(at, EventKind::Ready { incarnation });
+            Ok(())
+        }
+        ReadyOutcome::TimedOut { last_failure } => Err(ExperimentError {
+            kind: ErrorKind::NeverReady,
+            message: format!(
+                "the target never became ready before the first fault: the probe ({}) did not pass within {}{}; raise `spec.target.ready.timeout` if it needs longer to start",
+                experiment.target.ready.probe.describe(),
+                ready.timeout,
+                last_failure.map(|reason| format!(" (last attempt: {reason})")).unwrap_or_default(),
+            ),
+        }),
+        ReadyOutcome::Halted(Halt::SpawnFailed(message)) => Err(ExperimentError { kind: ErrorKind::SpawnFailed, message }),
+        ReadyOutcome::Halted(halt) => {
+            let exit = supervisor.state().exits.last().map(|exit| format!(" ({})", exit.status)).unwrap_or_default();
+            Err(ExperimentError { kind: ErrorKind::NeverReady, message: format!("the target exited before it became ready{exit}: {halt}") })
+        }
+    }
+}
+
+async fn setup_step(argv: &[String], limit: Duration, experiment: &Experiment) -> Result<(), ExperimentError> {
+    let failed = |detail: String| ExperimentError { kind: ErrorKind::SetupCommand, message: format!("setup command `{}` {detail}", argv.join(" ")) };
+    let output = command::run(argv, &experiment.base_dir, limit).await.map_err(|err| failed(format!("could not start: {}", err.source)))?;
+    if output.success() {
+        return Ok(());
+    }
+    let tail = output.tail(5);
+    let mut detail = format!("failed: {}", output.describe(limit));
+    if !tail.is_empty() {
+        detail.push_str("; last output: ");
+        detail.push_str(&tail.join(" | "));
+    }
+    Err(failed(detail))
+}
+
+/// Times one recovery to its end: a passing probe, its deadline, the
+/// supervisor giving up, or the next fault (`next`) firing first.
+async fn finish_recovery(
+    pending: Pending,
+    next: Option<(Instant, String)>,
+    supervisor: &Supervisor,
+    probe: &Probe,
+    timeline: &Timeline,
+    run: &mut Run,
+) {
+    let until = next.as_ref().map_or(pending.deadline, |(at, _)| (*at).min(pending.deadline));
+    let started = pending.injection.started;
+    let report = &mut run.faults[pending.report];
+    let (fault_name, occurrence) = (report.fault.clone(), report.occurrence);
+
+    report.recovery = match probe.wait_ready(supervisor, pending.min_incarnation, until).await {
+        ReadyOutcome::Ready { incarnation, at } => {
+            timeline.record_at(at, EventKind::Ready { incarnation });
+            let state = supervisor.state();
+            // The incarnation that was hit exited only if a later one is
+            // the one that became ready.
+            let exit = pending.injection.hit.and_then(|(hit, _)| state.exit_of(hit)).filter(|exit| exit.incarnation != incarnation);
+            let spawn = state.spawn_of(incarnation).filter(|spawn| spawn.at >= started);
+            let ttr = at.saturating_duration_since(started);
+            timeline.record_at(at, EventKind::Recovered { fault: fault_name, occurrence, ttr_ms: ttr.as_secs_f64() * 1000.0 });
+            Recovery::Recovered {
+                incarnation,
+                ttr,
+                to_exit: exit.map(|e| e.at.saturating_duration_since(started)),
+                to_restart: exit.zip(spawn).map(|(e, s)| s.at.saturating_duration_since(e.at)),
+                to_ready: at.saturating_duration_since(spawn.map_or(started, |s| s.at)),
+            }
+        }
+        ReadyOutcome::TimedOut { .. } if next.as_ref().is_some_and(|(at, _)| *at < pending.deadline) => {
+            let by = next.map(|(_, label)| label).unwrap_or_default();
+            timeline.record(EventKind::NotRecovered { fault: fault_name, occurrence, reason: format!("interrupted by {by}") });
+            Recovery::Interrupted { by }
+        }
+        ReadyOutcome::TimedOut { last_failure } => {
+            let waited = pending.deadline.saturating_duration_since(started);
+            let reason = format!(
+                "not ready within {} of the fault{}",
+                format_duration(waited),
+                last_failure.map(|r| format!("; last probe: {r}")).unwrap_or_default()
+            );
+            timeline.record(EventKind::NotRecovered { fault: fault_name, occurrence, reason: reason.clone() });
+            Recovery::NotRecovered { reason }
+        }
+        ReadyOutcome::Halted(halt) => {
+            let reason = format!("the supervisor stopped restarting the target: {halt}");
+            timeline.record(EventKind::NotRecovered { fault: fault_name, occurrence, reason: reason.clone() });
+            Recovery::NotRecovered { reason }
+        }
+    };
+}
+
+impl Run {
+    #[allow(clippy::too_many_arguments)]
+    fn into_report(
+        self,
+        experiment: &Experiment,
+        timeline: &Timeline,
+        logs: &LogBuffer,
+        probe: Option<&Probe>,
+        restarts: u32,
+        halted: Option<String>,
+        teardown: TeardownReport,
+    ) -> Report {
+        let outcome = if self.error.is_some() {
+            Outcome::Error
+        } else if self.verdicts.iter().all(|verdict| verdict.holds) {
+            Outcome::Passed
+        } else {
+            Outcome::Failed
+        };
+        let ready = &experiment.target.ready;
+        Report {
+            report_version: REPORT_VERSION,
+            experiment: experiment.name.clone(),
+            description: experiment.description.clone(),
+            source: experiment.source.as_ref().map(|path| path.display().to_string()),
+            seed: experiment.seed,
+            outcome,
+            error: self.error,
+            probe: ProbeInfo {
+                description: probe.map_or_else(|| ready.probe.describe(), Probe::describe),
+                interval: probe.map_or(ready.interval.0, Probe::interval),
+                attempt_timeout: ready.attempt_timeout.0,
+            },
+            faults: self.faults,
+            verdicts: self.verdicts,
+            restarts,
+            halted,
+            teardown,
+            timeline: timeline.events(),
+            log_tail: logs.tail(LOG_TAIL_LINES),
+            duration: timeline.offset(Instant::now()),
+        }
+    }
+}
+
+/// A unique id for one run: the experiment name, the harness's pid and
+/// the wall-clock nanoseconds.
+fn experiment_id(name: &str) -> String {
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let slug: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!("{slug}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
+}

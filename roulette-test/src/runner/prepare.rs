@@ -1,0 +1,178 @@
+//! Everything an experiment needs before its target starts: a temp dir,
+//! free ports, resolved binaries and expanded placeholders.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::command;
+use crate::probe::ProbeTarget;
+use crate::report::{ErrorKind, ExperimentError};
+use crate::spec::{Check, Command, Experiment, Placeholders, ProbeKind, Program};
+use crate::supervisor::SupervisorConfig;
+
+/// An experiment with every placeholder expanded.
+pub struct Prepared {
+    /// The experiment's temp dir, `${tmp}`; removed when this is dropped.
+    pub tmp_dir: tempfile::TempDir,
+    pub supervisor: SupervisorConfig,
+    pub probe: ProbeTarget,
+    pub setup: Vec<Command>,
+    /// Expanded `exec` checks, by hypothesis index.
+    pub checks: BTreeMap<usize, Command>,
+}
+
+fn error(kind: ErrorKind, message: impl Into<String>) -> ExperimentError {
+    ExperimentError { kind, message: message.into() }
+}
+
+/// Prepares `experiment` for one run.
+pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared, ExperimentError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("roulette-")
+        .tempdir()
+        .map_err(|err| error(ErrorKind::Prepare, format!("failed to create a temp dir: {err}")))?;
+
+    let mut cargo_bins = BTreeMap::new();
+    let mut wanted: Vec<&String> = experiment.cargo_bins.iter().collect();
+    if let Program::CargoBin(name) = &experiment.target.program {
+        wanted.push(name);
+    }
+    for name in wanted {
+        if !cargo_bins.contains_key(name) {
+            cargo_bins.insert(name.clone(), resolve_cargo_bin(name, &experiment.base_dir)?);
+        }
+    }
+
+    let values = Placeholders {
+        ports: allocate_ports(&experiment.target.ports)?,
+        tmp: tmp.path().to_owned(),
+        experiment_id: experiment_id.to_owned(),
+        cargo_bins,
+    };
+    let expand_error = |err: crate::spec::PlaceholderError| error(ErrorKind::Prepare, err.to_string());
+    let base_dir = &experiment.base_dir;
+
+    let target = &experiment.target;
+    let program = match &target.program {
+        Program::Command(command) => {
+            let expanded = values.expand(command).map_err(expand_error)?;
+            command::find_program(&expanded, base_dir).ok_or_else(|| missing_binary(&expanded, "`spec.target.command`"))?
+        }
+        Program::CargoBin(name) => values.cargo_bins[name].clone(),
+    };
+    let mut env = BTreeMap::new();
+    for (key, value) in &target.env {
+        env.insert(key.clone(), values.expand(value).map_err(expand_error)?);
+    }
+    let supervisor = SupervisorConfig {
+        program,
+        args: values.expand_all(&target.args).map_err(expand_error)?,
+        env,
+        cwd: base_dir.clone(),
+        restart: target.restart,
+        backoff: target.backoff,
+        intensity: target.intensity,
+    };
+
+    let probe = match &target.ready.probe {
+        ProbeKind::Http { url, status } => ProbeTarget::Http { url: values.expand(url).map_err(expand_error)?, status: *status },
+        ProbeKind::Tcp(address) => ProbeTarget::Tcp(values.expand(address).map_err(expand_error)?),
+        ProbeKind::Log(regex) => ProbeTarget::Log(regex.clone()),
+        ProbeKind::Exec(argv) => ProbeTarget::Exec(expand_command(&values, argv, base_dir, "`spec.target.ready.exec`")?),
+    };
+
+    let mut setup = Vec::new();
+    for step in &experiment.setup {
+        setup.push(Command { argv: expand_command(&values, &step.argv, base_dir, "`spec.setup`")?, timeout: step.timeout });
+    }
+    let mut checks = BTreeMap::new();
+    for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
+        if let Check::Exec(check) = &hypothesis.check {
+            let argv = expand_command(&values, &check.argv, base_dir, &format!("hypothesis `{}`", hypothesis.name))?;
+            checks.insert(index, Command { argv, timeout: check.timeout });
+        }
+    }
+    Ok(Prepared { tmp_dir: tmp, supervisor, probe, setup, checks })
+}
+
+/// Expands a command and checks that its program exists.
+fn expand_command(values: &Placeholders, argv: &[String], base_dir: &Path, used_by: &str) -> Result<Vec<String>, ExperimentError> {
+    let expanded = values.expand_all(argv).map_err(|err| error(ErrorKind::Prepare, err.to_string()))?;
+    if command::find_program(&expanded[0], base_dir).is_none() {
+        return Err(missing_binary(&expanded[0], used_by));
+    }
+    Ok(expanded)
+}
+
+fn missing_binary(program: &str, used_by: &str) -> ExperimentError {
+    let hint = if program.contains('/') {
+        "check the path; relative paths resolve against the spec file's directory"
+    } else {
+        "install it or add its directory to PATH"
+    };
+    error(ErrorKind::MissingBinary, format!("binary `{program}` used by {used_by} was not found or is not executable; {hint}"))
+}
+
+/// Binds one 127.0.0.1 port per name. All listeners stay open until every
+/// port is chosen, so no two names get the same port.
+fn allocate_ports(names: &[String]) -> Result<BTreeMap<String, u16>, ExperimentError> {
+    let mut listeners = Vec::new();
+    let mut ports = BTreeMap::new();
+    for name in names {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|err| error(ErrorKind::Prepare, format!("failed to allocate port `{name}` on 127.0.0.1: {err}")))?;
+        let port = listener.local_addr().map_err(|err| error(ErrorKind::Prepare, err.to_string()))?.port();
+        ports.insert(name.clone(), port);
+        listeners.push(listener);
+    }
+    // NOTE: the ports are free again once the listeners close here, and
+    // another process could take one before the target binds it. The
+    // kernel hands out ephemeral ports in sequence, so that needs a port
+    // collision within the moments before the spawn.
+    Ok(ports)
+}
+
+/// Finds the binary `name` of the cargo workspace that contains
+/// `base_dir`. Under `cargo test` of the binary's own package,
+/// `CARGO_BIN_EXE_<name>` names it; otherwise `cargo build` builds it (a
+/// no-op when it is up to date) and reports its path.
+pub fn resolve_cargo_bin(name: &str, base_dir: &Path) -> Result<PathBuf, ExperimentError> {
+    if let Some(path) = std::env::var_os(format!("CARGO_BIN_EXE_{name}")) {
+        return Ok(PathBuf::from(path));
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(&cargo);
+    command.args(["build", "--quiet", "--message-format=json-render-diagnostics", "--bin", name]).current_dir(base_dir);
+    if built_in_release() {
+        command.arg("--release");
+    }
+    let output = command.stderr(std::process::Stdio::piped()).output().map_err(|err| {
+        error(ErrorKind::MissingBinary, format!("cargo_bin `{name}` needs cargo to build it, and cargo could not be started: {err}"))
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().filter(|line| !line.trim().is_empty()).last().unwrap_or_default();
+        return Err(error(
+            ErrorKind::MissingBinary,
+            format!("cargo_bin `{name}` could not be built from {}: {last}; check that the cargo workspace there has a binary named `{name}`", base_dir.display()),
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == name)
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| error(ErrorKind::MissingBinary, format!("cargo built no executable named `{name}`")))
+}
+
+/// Returns whether this process is itself an optimised build, so that a
+/// `cargo run --release` of the harness runs the target in release too.
+fn built_in_release() -> bool {
+    !cfg!(debug_assertions)
+}
+
+/// The time that the teardown waits after SIGTERM before it sends SIGKILL.
+pub const TEARDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -1,0 +1,52 @@
+//! When faults fire: every fault's offsets merged into one ordered plan.
+
+use std::time::Duration;
+
+use crate::spec::Fault;
+
+/// One planned firing of one fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Firing {
+    /// Offset from the start of the schedule (the end of `setup`).
+    pub offset: Duration,
+    /// Index into the experiment's faults.
+    pub fault: usize,
+    /// 1 for the fault's first firing, 2 for its second, and so on.
+    pub occurrence: u32,
+}
+
+/// Merges the offsets of every fault into firings ordered by offset. Two
+/// firings at the same offset keep the order of the faults in the spec.
+pub fn plan(faults: &[Fault]) -> Vec<Firing> {
+    let mut firings: Vec<Firing> = faults
+        .iter()
+        .enumerate()
+        .flat_map(|(index, fault)| {
+            fault.offsets.iter().enumerate().map(move |(n, offset)| Firing { offset: offset.0, fault: index, occurrence: n as u32 + 1 })
+        })
+        .collect();
+    firings.sort_by_key(|firing| (firing.offset, firing.fault));
+    firings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Dur, FaultAction, FaultTarget, SignalName};
+
+    fn fault(name: &str, offsets_ms: &[u64]) -> Fault {
+        Fault {
+            name: name.into(),
+            action: FaultAction::Signal { signal: SignalName(nix::sys::signal::Signal::SIGKILL), grace: None },
+            target: FaultTarget::Main,
+            offsets: offsets_ms.iter().map(|ms| Dur::from_millis(*ms)).collect(),
+        }
+    }
+
+    #[test]
+    fn plan_interleaves_faults_by_offset() {
+        let firings = plan(&[fault("a", &[1000, 3000]), fault("b", &[2000, 3000])]);
+        let order: Vec<(u64, usize, u32)> = firings.iter().map(|f| (f.offset.as_millis() as u64, f.fault, f.occurrence)).collect();
+        assert_eq!(order, [(1000, 0, 1), (2000, 1, 1), (3000, 0, 2), (3000, 1, 2)]);
+    }
+}

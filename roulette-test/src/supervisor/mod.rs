@@ -1,0 +1,619 @@
+//! Spawning and supervising the system under test (SUT).
+//!
+//! The supervisor runs as one tokio task that owns the child process. Each
+//! start of the target is an *incarnation*, numbered from 1, spawned in a
+//! process group of its own with stdin closed and stdout and stderr
+//! captured. Exits are seen through the runtime's child wait, never by
+//! polling. The restart policy, backoff and intensity limit decide what
+//! happens after an exit, and every decision lands on the [`Timeline`].
+//!
+//! Signals are sent from inside the task that owns the child, so the PID
+//! they go to cannot have been reaped and reused in between: a child that
+//! exited stays a zombie until the task itself waits for it.
+
+pub mod logs;
+pub mod process;
+pub mod timeline;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tokio::process::Child;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::spec::{Backoff, FaultTarget, Intensity, RestartPolicy};
+use logs::{LogBuffer, Stream};
+use timeline::{EventKind, ExitStatus, Timeline};
+
+/// What to run and how to restart it, with every placeholder expanded.
+#[derive(Clone, Debug)]
+pub struct SupervisorConfig {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: PathBuf,
+    pub restart: RestartPolicy,
+    pub backoff: Backoff,
+    pub intensity: Intensity,
+}
+
+/// A started incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spawn {
+    pub incarnation: u32,
+    pub pid: u32,
+    pub at: Instant,
+}
+
+/// An incarnation whose main process exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    pub incarnation: u32,
+    pub pid: u32,
+    pub status: ExitStatus,
+    pub at: Instant,
+}
+
+/// Why the supervisor stopped starting new incarnations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Halt {
+    /// The restart policy does not restart after this exit.
+    Policy(String),
+    /// More restarts within the window than the intensity limit allows.
+    Intensity(String),
+    /// The program could not be started.
+    SpawnFailed(String),
+    /// Teardown stopped the target.
+    Stopped,
+}
+
+impl std::fmt::Display for Halt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Halt::Policy(reason) | Halt::Intensity(reason) | Halt::SpawnFailed(reason) => f.write_str(reason),
+            Halt::Stopped => f.write_str("stopped by teardown"),
+        }
+    }
+}
+
+/// A snapshot of the supervisor, published on every change.
+#[derive(Clone, Debug, Default)]
+pub struct SupervisorState {
+    /// The incarnation whose main process is alive, if any.
+    pub running: Option<Spawn>,
+    pub spawns: Vec<Spawn>,
+    pub exits: Vec<Exit>,
+    /// Set once the supervisor will start no new incarnation.
+    pub halted: Option<Halt>,
+}
+
+impl SupervisorState {
+    /// Restarts so far: every spawn after the first.
+    pub fn restarts(&self) -> u32 {
+        self.spawns.len().saturating_sub(1) as u32
+    }
+
+    /// The exit of `incarnation`, if it exited.
+    pub fn exit_of(&self, incarnation: u32) -> Option<Exit> {
+        self.exits.iter().copied().find(|exit| exit.incarnation == incarnation)
+    }
+
+    /// The spawn of `incarnation`, if it was spawned.
+    pub fn spawn_of(&self, incarnation: u32) -> Option<Spawn> {
+        self.spawns.iter().copied().find(|spawn| spawn.incarnation == incarnation)
+    }
+}
+
+/// A signal the supervisor delivered.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery {
+    pub incarnation: u32,
+    pub pid: u32,
+    pub at: Instant,
+}
+
+/// A signal that could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("the target is not running")]
+    NotRunning,
+    #[error("failed to send {signal} to pid {pid}: {source}")]
+    Kill { signal: &'static str, pid: u32, source: nix::errno::Errno },
+    #[error("the supervisor task has ended")]
+    Closed,
+}
+
+/// A process of the experiment that was still alive after teardown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Survivor {
+    pub pid: u32,
+    pub pgid: u32,
+    pub command_line: String,
+}
+
+/// What teardown did.
+#[derive(Clone, Debug, Default)]
+pub struct StopOutcome {
+    /// The main process did not exit within the teardown grace period.
+    pub killed_after_grace: bool,
+    /// Processes still alive after SIGKILL to every group.
+    pub survivors: Vec<Survivor>,
+}
+
+enum Request {
+    Signal { signal: Signal, to: FaultTarget, reply: oneshot::Sender<Result<Delivery, SignalError>> },
+    KillGroupOf { incarnation: u32, reply: oneshot::Sender<Option<u32>> },
+    Stop { grace: Duration, reply: oneshot::Sender<StopOutcome> },
+}
+
+/// The process groups of every incarnation. Dropping the supervisor sends
+/// SIGKILL to each of them, so a panicking test leaves nothing running.
+#[derive(Debug, Default)]
+struct Groups {
+    by_incarnation: Mutex<BTreeMap<u32, u32>>,
+}
+
+impl Groups {
+    fn insert(&self, incarnation: u32, pgid: u32) {
+        self.lock().insert(incarnation, pgid);
+    }
+
+    fn get(&self, incarnation: u32) -> Option<u32> {
+        self.lock().get(&incarnation).copied()
+    }
+
+    fn all(&self) -> Vec<u32> {
+        self.lock().values().copied().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, u32>> {
+        self.by_incarnation.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends SIGKILL to every group that still has members, and returns the
+    /// members that remain afterwards.
+    fn kill_all(&self) -> Vec<Survivor> {
+        // NOTE: a group id is only signalled while /proc lists members of
+        // it. A group whose members all exited, and whose id an unrelated
+        // process then took as its own new group, is the one case this
+        // check cannot tell apart.
+        for pgid in self.all() {
+            if !process::group_members(pgid).is_empty() {
+                let _ = process::signal_group(pgid, Signal::SIGKILL);
+            }
+        }
+        let mut survivors = Vec::new();
+        for pgid in self.all() {
+            for pid in wait_until_gone(pgid, Duration::from_secs(2)) {
+                survivors.push(Survivor { pid, pgid, command_line: process::command_line(pid) });
+            }
+        }
+        survivors
+    }
+}
+
+/// Waits up to `limit` for group `pgid` to have no live member, and
+/// returns the members left.
+fn wait_until_gone(pgid: u32, limit: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let members = process::group_members(pgid);
+        if members.is_empty() || Instant::now() >= deadline {
+            return members;
+        }
+        // SIGKILL is delivered asynchronously; the members disappear from
+        // /proc within microseconds, so a short bounded poll suffices.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A running supervisor. Dropping it kills every process it started.
+pub struct Supervisor {
+    requests: mpsc::Sender<Request>,
+    state: watch::Receiver<SupervisorState>,
+    task: Option<JoinHandle<()>>,
+    groups: Arc<Groups>,
+    logs: Arc<LogBuffer>,
+}
+
+impl Supervisor {
+    /// Starts the supervisor task, which spawns the first incarnation at
+    /// once. Must be called inside a tokio runtime.
+    pub fn start(config: SupervisorConfig, timeline: Arc<Timeline>, logs: Arc<LogBuffer>) -> Supervisor {
+        let (requests, receiver) = mpsc::channel(16);
+        let (state_sender, state) = watch::channel(SupervisorState::default());
+        let groups = Arc::new(Groups::default());
+        let task = Task {
+            config,
+            timeline,
+            logs: logs.clone(),
+            groups: groups.clone(),
+            state: state_sender,
+            requests: receiver,
+            restart_times: VecDeque::new(),
+        };
+        let task = tokio::spawn(task.run());
+        Supervisor { requests, state, task: Some(task), groups, logs }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SupervisorState {
+        self.state.borrow().clone()
+    }
+
+    /// A receiver that sees every state change.
+    pub fn subscribe(&self) -> watch::Receiver<SupervisorState> {
+        self.state.clone()
+    }
+
+    /// The captured output.
+    pub fn logs(&self) -> &Arc<LogBuffer> {
+        &self.logs
+    }
+
+    /// Sends `signal` to the running incarnation's main process or group.
+    pub async fn signal(&self, signal: Signal, to: FaultTarget) -> Result<Delivery, SignalError> {
+        let (reply, response) = oneshot::channel();
+        self.requests.send(Request::Signal { signal, to, reply }).await.map_err(|_| SignalError::Closed)?;
+        response.await.map_err(|_| SignalError::Closed)?
+    }
+
+    /// Sends SIGKILL to the whole process group of `incarnation`, and
+    /// returns the group id, or `None` when the group has no member left.
+    pub async fn kill_group_of(&self, incarnation: u32) -> Option<u32> {
+        let (reply, response) = oneshot::channel();
+        self.requests.send(Request::KillGroupOf { incarnation, reply }).await.ok()?;
+        response.await.ok().flatten()
+    }
+
+    /// Waits until `incarnation` exits, for at most `limit`.
+    pub async fn wait_for_exit(&self, incarnation: u32, limit: Duration) -> Option<Exit> {
+        let mut state = self.state.clone();
+        let found = tokio::time::timeout(limit, state.wait_for(|s| s.exit_of(incarnation).is_some())).await;
+        match found {
+            Ok(Ok(state)) => state.exit_of(incarnation),
+            _ => self.state().exit_of(incarnation),
+        }
+    }
+
+    /// Stops supervising: SIGTERM to the running incarnation's group,
+    /// SIGKILL after `grace`, then SIGKILL to every group the experiment
+    /// created. Returns what was left.
+    pub async fn stop(&mut self, grace: Duration) -> StopOutcome {
+        let (reply, response) = oneshot::channel();
+        let outcome = if self.requests.send(Request::Stop { grace, reply }).await.is_ok() {
+            response.await.ok()
+        } else {
+            None
+        };
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let mut outcome = outcome.unwrap_or_default();
+        if outcome.survivors.is_empty() {
+            outcome.survivors = self.groups.kill_all();
+        }
+        outcome
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        // Runs on the panic path too: no process of the experiment may
+        // outlive it.
+        let _ = self.groups.kill_all();
+    }
+}
+
+/// The supervisor task's own state.
+struct Task {
+    config: SupervisorConfig,
+    timeline: Arc<Timeline>,
+    logs: Arc<LogBuffer>,
+    groups: Arc<Groups>,
+    state: watch::Sender<SupervisorState>,
+    requests: mpsc::Receiver<Request>,
+    restart_times: VecDeque<Instant>,
+}
+
+/// How the wait for an incarnation's exit ended.
+enum Ended {
+    Exited(Exit),
+    Stopped,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut incarnation = 0;
+        let mut consecutive_restarts = 0u32;
+        loop {
+            incarnation += 1;
+            let ended = match self.spawn(incarnation) {
+                Ok(child) => self.supervise(incarnation, child).await,
+                Err(error) => {
+                    self.timeline.record(EventKind::SpawnFailed { incarnation, error: error.clone() });
+                    self.state.send_modify(|s| s.halted = Some(Halt::SpawnFailed(error)));
+                    break;
+                }
+            };
+            let exit = match ended {
+                Ended::Exited(exit) => exit,
+                Ended::Stopped => return,
+            };
+
+            self.kill_leftovers(exit.incarnation);
+
+            if let Some(halt) = self.restart_decision(exit) {
+                if let Halt::Intensity(reason) = &halt {
+                    self.timeline.record(EventKind::GaveUp { reason: reason.clone() });
+                }
+                self.state.send_modify(|s| s.halted = Some(halt));
+                break;
+            }
+
+            // Consecutive restarts grow the backoff; an incarnation that
+            // ran longer than the intensity window resets it.
+            let ran_for = exit.at.saturating_duration_since(self.state.borrow().spawn_of(exit.incarnation).map_or(exit.at, |s| s.at));
+            if ran_for >= self.config.intensity.within.0 {
+                consecutive_restarts = 0;
+            }
+            let delay = backoff_delay(&self.config.backoff, consecutive_restarts);
+            consecutive_restarts += 1;
+            self.timeline.record(EventKind::RestartScheduled { incarnation: incarnation + 1, delay_ms: delay.as_millis() as u64 });
+            if !self.wait_backoff(delay).await {
+                return;
+            }
+        }
+        self.serve_halted().await;
+    }
+
+    fn spawn(&mut self, incarnation: u32) -> Result<Child, String> {
+        let mut command = tokio::process::Command::new(&self.config.program);
+        command
+            .args(&self.config.args)
+            .envs(&self.config.env)
+            .current_dir(&self.config.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A group of its own: faults and teardown can reach every
+            // process the target forks, and the harness's own group (which
+            // a terminal's Ctrl-C or nextest's timeout signals) is spared
+            // from the target's signals.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|err| format!("failed to start {}: {err}", self.config.program.display()))?;
+        let pid = child.id().ok_or_else(|| String::from("the spawned process has no pid"))?;
+        let at = Instant::now();
+        self.groups.insert(incarnation, pid);
+        self.timeline.record_at(at, EventKind::Spawned { incarnation, pid });
+        tracing::debug!(pid, incarnation, "spawned {}", self.config.program.display());
+
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(logs::capture(stdout, Stream::Stdout, incarnation, self.logs.clone(), self.timeline.clone()));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(logs::capture(stderr, Stream::Stderr, incarnation, self.logs.clone(), self.timeline.clone()));
+        }
+        let spawn = Spawn { incarnation, pid, at };
+        self.state.send_modify(|s| {
+            s.running = Some(spawn);
+            s.spawns.push(spawn);
+        });
+        Ok(child)
+    }
+
+    /// Serves requests until the incarnation's main process exits.
+    async fn supervise(&mut self, incarnation: u32, mut child: Child) -> Ended {
+        let pid = child.id().unwrap_or_default();
+        loop {
+            tokio::select! {
+                // Child::wait is cancel safe, so a request arriving first
+                // loses nothing.
+                status = child.wait() => {
+                    let status = status.map(ExitStatus::from_std).unwrap_or(ExitStatus::Code(-1));
+                    return Ended::Exited(self.record_exit(incarnation, pid, status));
+                }
+                request = self.requests.recv() => match request {
+                    Some(Request::Signal { signal, to, reply }) => {
+                        let _ = reply.send(self.deliver(incarnation, pid, signal, to));
+                    }
+                    Some(Request::KillGroupOf { incarnation: target, reply }) => {
+                        let _ = reply.send(self.kill_group(target));
+                    }
+                    Some(Request::Stop { grace, reply }) => {
+                        let outcome = self.stop(incarnation, pid, &mut child, grace).await;
+                        let _ = reply.send(outcome);
+                        return Ended::Stopped;
+                    }
+                    None => {
+                        let _ = self.stop(incarnation, pid, &mut child, Duration::ZERO).await;
+                        return Ended::Stopped;
+                    }
+                },
+            }
+        }
+    }
+
+    fn record_exit(&mut self, incarnation: u32, pid: u32, status: ExitStatus) -> Exit {
+        let at = Instant::now();
+        self.timeline.record_at(at, EventKind::Exited { incarnation, pid, status });
+        let exit = Exit { incarnation, pid, status, at };
+        self.state.send_modify(|s| {
+            s.running = None;
+            s.exits.push(exit);
+        });
+        exit
+    }
+
+    fn deliver(&self, incarnation: u32, pid: u32, signal: Signal, to: FaultTarget) -> Result<Delivery, SignalError> {
+        // The child has not been waited for, so `pid` still names it (or
+        // its zombie) and cannot belong to another process.
+        let result = match to {
+            FaultTarget::Main => process::signal_process(pid, signal),
+            FaultTarget::Group => process::signal_group(pid, signal),
+        };
+        let at = Instant::now();
+        result.map_err(|source| SignalError::Kill { signal: signal.as_str(), pid, source })?;
+        let to = match to {
+            FaultTarget::Main => "main process",
+            FaultTarget::Group => "process group",
+        };
+        self.timeline.record_at(at, EventKind::SignalSent { signal: signal.as_str().to_owned(), to: to.to_owned(), pid });
+        Ok(Delivery { incarnation, pid, at })
+    }
+
+    fn kill_group(&self, incarnation: u32) -> Option<u32> {
+        let pgid = self.groups.get(incarnation)?;
+        if process::group_members(pgid).is_empty() {
+            return None;
+        }
+        let _ = process::signal_group(pgid, Signal::SIGKILL);
+        Some(pgid)
+    }
+
+    /// Kills processes of `incarnation` that outlived its main process, so
+    /// the next incarnation does not race them for ports or lock files.
+    fn kill_leftovers(&self, incarnation: u32) {
+        let Some(pgid) = self.groups.get(incarnation) else { return };
+        let pids = process::group_members(pgid);
+        if pids.is_empty() {
+            return;
+        }
+        let _ = process::signal_group(pgid, Signal::SIGKILL);
+        wait_until_gone(pgid, Duration::from_secs(2));
+        self.timeline.record(EventKind::LeftoversKilled { incarnation, pids });
+    }
+
+    /// Returns why the supervisor must not restart after `exit`, if it must not.
+    fn restart_decision(&mut self, exit: Exit) -> Option<Halt> {
+        match self.config.restart {
+            RestartPolicy::Never => return Some(Halt::Policy(format!("restart policy `never`; incarnation #{} ended: {}", exit.incarnation, exit.status))),
+            RestartPolicy::OnFailure if exit.status.success() => {
+                return Some(Halt::Policy(format!("restart policy `on-failure`; incarnation #{} exited successfully", exit.incarnation)));
+            }
+            _ => {}
+        }
+
+        let Intensity { restarts, within } = self.config.intensity;
+        let now = Instant::now();
+        self.restart_times.push_back(now);
+        while self.restart_times.front().is_some_and(|t| now.saturating_duration_since(*t) > within.0) {
+            self.restart_times.pop_front();
+        }
+        if self.restart_times.len() > restarts as usize {
+            return Some(Halt::Intensity(format!(
+                "{} restarts within {} exceed the intensity limit of {restarts}",
+                self.restart_times.len(),
+                within
+            )));
+        }
+        None
+    }
+
+    /// Waits out the backoff delay while serving requests. Returns false
+    /// when teardown arrived in the meantime.
+    async fn wait_backoff(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return true,
+                request = self.requests.recv() => match request {
+                    Some(Request::Signal { reply, .. }) => { let _ = reply.send(Err(SignalError::NotRunning)); }
+                    Some(Request::KillGroupOf { incarnation, reply }) => { let _ = reply.send(self.kill_group(incarnation)); }
+                    Some(Request::Stop { reply, .. }) => {
+                        let _ = reply.send(self.finish());
+                        return false;
+                    }
+                    None => { self.finish(); return false; }
+                },
+            }
+        }
+    }
+
+    /// Serves requests after the supervisor halted, until teardown.
+    async fn serve_halted(&mut self) {
+        while let Some(request) = self.requests.recv().await {
+            match request {
+                Request::Signal { reply, .. } => {
+                    let _ = reply.send(Err(SignalError::NotRunning));
+                }
+                Request::KillGroupOf { incarnation, reply } => {
+                    let _ = reply.send(self.kill_group(incarnation));
+                }
+                Request::Stop { reply, .. } => {
+                    let _ = reply.send(self.finish());
+                    return;
+                }
+            }
+        }
+        self.finish();
+    }
+
+    async fn stop(&mut self, incarnation: u32, pid: u32, child: &mut Child, grace: Duration) -> StopOutcome {
+        let mut killed_after_grace = false;
+        if !grace.is_zero() {
+            let _ = process::signal_group(pid, Signal::SIGTERM);
+        }
+        let status = match tokio::time::timeout(grace, child.wait()).await {
+            Ok(status) => status,
+            Err(_) => {
+                killed_after_grace = !grace.is_zero();
+                let _ = process::signal_group(pid, Signal::SIGKILL);
+                child.wait().await
+            }
+        };
+        let status = status.map(ExitStatus::from_std).unwrap_or(ExitStatus::Code(-1));
+        self.record_exit(incarnation, pid, status);
+        let mut outcome = self.finish();
+        outcome.killed_after_grace = killed_after_grace;
+        outcome
+    }
+
+    /// Kills every group of the experiment and marks the supervisor stopped.
+    fn finish(&mut self) -> StopOutcome {
+        let survivors = self.groups.kill_all();
+        self.state.send_modify(|s| {
+            if s.halted.is_none() {
+                s.halted = Some(Halt::Stopped);
+            }
+        });
+        StopOutcome { killed_after_grace: false, survivors }
+    }
+}
+
+/// The delay before restart number `consecutive` (0-based) in a row.
+pub fn backoff_delay(backoff: &Backoff, consecutive: u32) -> Duration {
+    let initial = backoff.initial.0.as_secs_f64();
+    let grown = initial * backoff.factor.powi(consecutive.min(64) as i32);
+    let capped = grown.min(backoff.max.0.as_secs_f64());
+    Duration::from_secs_f64(capped.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Dur;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let backoff = Backoff { initial: Dur::from_millis(100), max: Dur::from_millis(500), factor: 2.0 };
+        let delays: Vec<u128> = (0..5).map(|n| backoff_delay(&backoff, n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn backoff_zero_initial_stays_zero() {
+        let backoff = Backoff { initial: Dur::from_millis(0), max: Dur::from_secs(2), factor: 2.0 };
+        assert_eq!(backoff_delay(&backoff, 10), Duration::ZERO);
+    }
+}

@@ -1,0 +1,86 @@
+//! Process-group mechanics on Linux: signalling a group and listing its
+//! members through `/proc`.
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+/// Sends `signal` to process `pid`. A process that is already gone is not
+/// an error.
+pub fn signal_process(pid: u32, signal: Signal) -> Result<(), Errno> {
+    match kill(Pid::from_raw(pid as i32), signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Sends `signal` to every process of group `pgid`. An empty group is not
+/// an error.
+pub fn signal_group(pgid: u32, signal: Signal) -> Result<(), Errno> {
+    match killpg(Pid::from_raw(pgid as i32), signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// The PIDs of the live (not zombie) members of process group `pgid`.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut members = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some((state, pgrp)) = parse_stat(&stat) {
+            if pgrp == pgid && state != 'Z' && state != 'X' {
+                members.push(pid);
+            }
+        }
+    }
+    members.sort_unstable();
+    members
+}
+
+/// Reads the state and process group fields of a `/proc/PID/stat` line.
+/// The command name is in parentheses and may itself contain spaces and
+/// parentheses, so fields are counted from the last `)`.
+fn parse_stat(stat: &str) -> Option<(char, u32)> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// The command line of `pid`, for messages.
+pub fn command_line(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|bytes| {
+            bytes.split(|b| *b == 0).filter(|part| !part.is_empty()).map(|part| String::from_utf8_lossy(part)).collect::<Vec<_>>().join(" ")
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_command_name() {
+        let stat = "4242 (a) b (c) S 1 4240 4240 0 -1 4194560";
+        assert_eq!(parse_stat(stat), Some(('S', 4240)));
+    }
+
+    #[test]
+    fn own_group_contains_self() {
+        let own_pid = std::process::id();
+        let own_pgid = nix::unistd::getpgrp().as_raw() as u32;
+        assert!(group_members(own_pgid).contains(&own_pid));
+    }
+}
