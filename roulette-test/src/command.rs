@@ -42,7 +42,12 @@ impl CommandOutput {
 
     /// The last `count` lines of stdout and stderr together.
     pub fn tail(&self, count: usize) -> Vec<String> {
-        let lines: Vec<String> = self.stdout.lines().chain(self.stderr.lines()).map(str::to_owned).collect();
+        let lines: Vec<String> = self
+            .stdout
+            .lines()
+            .chain(self.stderr.lines())
+            .map(str::to_owned)
+            .collect();
         lines[lines.len().saturating_sub(count)..].to_vec()
     }
 }
@@ -57,7 +62,11 @@ pub struct StartError {
 }
 
 /// Runs `argv` in `cwd`, killing its process group after `limit`.
-pub async fn run(argv: &[String], cwd: &Path, limit: Duration) -> Result<CommandOutput, StartError> {
+pub async fn run(
+    argv: &[String],
+    cwd: &Path,
+    limit: Duration,
+) -> Result<CommandOutput, StartError> {
     let program = resolve_program(&argv[0], cwd);
     let mut command = tokio::process::Command::new(&program);
     command
@@ -69,7 +78,10 @@ pub async fn run(argv: &[String], cwd: &Path, limit: Duration) -> Result<Command
         .process_group(0)
         .kill_on_drop(true);
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| StartError { program: argv[0].clone(), source })?;
+    let mut child = command.spawn().map_err(|source| StartError {
+        program: argv[0].clone(),
+        source,
+    })?;
     let pgid = child.id().unwrap_or_default();
     let stdout = tokio::spawn(read_limited(child.stdout.take()));
     let stderr = tokio::spawn(read_limited(child.stderr.take()));
@@ -86,13 +98,23 @@ pub async fn run(argv: &[String], cwd: &Path, limit: Duration) -> Result<Command
     }
     let stdout = stdout.await.unwrap_or_default();
     let stderr = stderr.await.unwrap_or_default();
-    Ok(CommandOutput { status, stdout, stderr, elapsed: started.elapsed() })
+    Ok(CommandOutput {
+        status,
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+    })
 }
 
 async fn read_limited<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> String {
-    let Some(reader) = reader else { return String::new() };
+    let Some(reader) = reader else {
+        return String::new();
+    };
     let mut bytes = Vec::new();
-    let _ = reader.take(OUTPUT_LIMIT as u64).read_to_end(&mut bytes).await;
+    let _ = reader
+        .take(OUTPUT_LIMIT as u64)
+        .read_to_end(&mut bytes)
+        .await;
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -100,7 +122,11 @@ async fn read_limited<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> Str
 /// a bare name is left for the `PATH` lookup.
 pub fn resolve_program(program: &str, cwd: &Path) -> PathBuf {
     let path = Path::new(program);
-    if path.is_relative() && program.contains('/') { cwd.join(path) } else { path.to_owned() }
+    if path.is_relative() && program.contains('/') {
+        cwd.join(path)
+    } else {
+        path.to_owned()
+    }
 }
 
 /// Finds `program` the way the kernel's exec would: a path is used as
@@ -108,13 +134,18 @@ pub fn resolve_program(program: &str, cwd: &Path) -> PathBuf {
 /// an executable file.
 pub fn find_program(program: &str, cwd: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let is_executable = |path: &Path| path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let is_executable = |path: &Path| {
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if program.contains('/') {
         let path = resolve_program(program, cwd);
         return is_executable(&path).then_some(path);
     }
     let path_var = std::env::var_os("PATH")?;
-    std::env::split_paths(&path_var).map(|dir| dir.join(program)).find(|candidate| is_executable(candidate))
+    std::env::split_paths(&path_var)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
 }
 
 #[cfg(test)]
@@ -124,7 +155,9 @@ mod tests {
     #[tokio::test]
     async fn run_captures_output_and_status() {
         let argv = ["sh", "-c", "echo out; echo err >&2; exit 3"].map(String::from);
-        let output = run(&argv, Path::new("."), Duration::from_secs(10)).await.unwrap();
+        let output = run(&argv, Path::new("."), Duration::from_secs(10))
+            .await
+            .unwrap();
         assert_eq!(output.status, Some(ExitStatus::Code(3)));
         assert_eq!(output.stdout, "out\n");
         assert_eq!(output.stderr, "err\n");
@@ -136,14 +169,26 @@ mod tests {
         let pid_file = marker.path().join("pid");
         let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
         let argv = ["sh".to_owned(), "-c".to_owned(), script];
-        let output = run(&argv, Path::new("."), Duration::from_millis(300)).await.unwrap();
+        let output = run(&argv, Path::new("."), Duration::from_millis(300))
+            .await
+            .unwrap();
         assert!(output.status.is_none());
-        let background: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let background: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // The background sleep was in the command's group, so it is gone
         // (or a zombie awaiting its reaper).
         let state = std::fs::read_to_string(format!("/proc/{background}/stat")).unwrap_or_default();
-        let alive = state.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with(['Z', 'X']));
-        assert!(!alive, "background process {background} still alive: {state}");
+        let alive = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with(['Z', 'X']));
+        assert!(
+            !alive,
+            "background process {background} still alive: {state}"
+        );
     }
 
     #[test]

@@ -17,11 +17,20 @@ pub struct Evidence<'a> {
 
 /// Evaluates one hypothesis. `exec` checks run their command now, in
 /// `cwd`, with `argv` already expanded by the caller.
-pub async fn evaluate(hypothesis: &Hypothesis, evidence: &Evidence<'_>, exec: Option<&Command>, cwd: &Path) -> Verdict {
+pub async fn evaluate(
+    hypothesis: &Hypothesis,
+    evidence: &Evidence<'_>,
+    exec: Option<&Command>,
+    cwd: &Path,
+) -> Verdict {
     let name = hypothesis.name.clone();
     match &hypothesis.check {
         Check::TtrEach(threshold) => ttr_each(name, threshold, evidence.faults),
-        Check::TtrPercentiles { p50, p95, max } => ttr_percentiles(name, [("p50", p50), ("p95", p95), ("max", max)], evidence.faults),
+        Check::TtrPercentiles { p50, p95, max } => ttr_percentiles(
+            name,
+            [("p50", p50), ("p95", p95), ("max", max)],
+            evidence.faults,
+        ),
         Check::Restarts(threshold) => {
             let holds = threshold.holds(u64::from(evidence.restarts));
             let reason = if holds {
@@ -29,7 +38,14 @@ pub async fn evaluate(hypothesis: &Hypothesis, evidence: &Evidence<'_>, exec: Op
             } else {
                 format!("{} restarts do not meet {threshold}", evidence.restarts)
             };
-            Verdict { name, check: "restarts".into(), holds, measured: evidence.restarts.to_string(), threshold: threshold.to_string(), reason }
+            Verdict {
+                name,
+                check: "restarts".into(),
+                holds,
+                measured: evidence.restarts.to_string(),
+                threshold: threshold.to_string(),
+                reason,
+            }
         }
         Check::Exit(spec) => exit(name, spec, evidence.faults),
         Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd).await,
@@ -45,8 +61,12 @@ fn recoveries(faults: &[FaultReport]) -> (Vec<(String, Duration)>, Vec<String>) 
         let label = format!("{} #{}", fault.fault, fault.occurrence);
         match &fault.recovery {
             Recovery::Recovered { ttr, .. } => times.push((label, *ttr)),
-            Recovery::NotRecovered { reason } => missing.push(format!("{label} did not recover: {reason}")),
-            Recovery::Interrupted { by } => missing.push(format!("{label} was still recovering when {by} fired")),
+            Recovery::NotRecovered { reason } => {
+                missing.push(format!("{label} did not recover: {reason}"))
+            }
+            Recovery::Interrupted { by } => {
+                missing.push(format!("{label} was still recovering when {by} fired"))
+            }
             Recovery::NotApplicable => {}
         }
     }
@@ -61,22 +81,52 @@ fn ttr_each(name: String, threshold: &Threshold<Dur>, faults: &[FaultReport]) ->
         .map(|(label, ttr)| format!("{label} took {}", format_duration(*ttr)))
         .collect();
     let measured = match times.iter().map(|(_, ttr)| *ttr).max() {
-        Some(max) => format!("max {} over {} recoveries", format_duration(max), times.len()),
+        Some(max) => format!(
+            "max {} over {} recoveries",
+            format_duration(max),
+            times.len()
+        ),
+        None if !missing.is_empty() => String::from("not recovered"),
         None => String::from("no recovery measured"),
     };
     let (holds, reason) = if !missing.is_empty() {
         (false, missing.join("; "))
     } else if times.is_empty() {
-        (false, String::from("no fault was injected, so no recovery was measured; check the schedule"))
+        (
+            false,
+            String::from("no fault was injected, so no recovery was measured; check the schedule"),
+        )
     } else if !over.is_empty() {
-        (false, format!("{} of {} recoveries missed {threshold}: {}", over.len(), times.len(), over.join(", ")))
+        (
+            false,
+            format!(
+                "{} of {} recoveries missed {threshold}: {}",
+                over.len(),
+                times.len(),
+                over.join(", ")
+            ),
+        )
     } else {
-        (true, format!("all {} recoveries met {threshold}", times.len()))
+        (
+            true,
+            format!("all {} recoveries met {threshold}", times.len()),
+        )
     };
-    Verdict { name, check: "ttr".into(), holds, measured, threshold: threshold.to_string(), reason }
+    Verdict {
+        name,
+        check: "ttr".into(),
+        holds,
+        measured,
+        threshold: threshold.to_string(),
+        reason,
+    }
 }
 
-fn ttr_percentiles(name: String, thresholds: [(&str, &Option<Threshold<Dur>>); 3], faults: &[FaultReport]) -> Verdict {
+fn ttr_percentiles(
+    name: String,
+    thresholds: [(&str, &Option<Threshold<Dur>>); 3],
+    faults: &[FaultReport],
+) -> Verdict {
     let (times, missing) = recoveries(faults);
     let mut sorted: Vec<Duration> = times.iter().map(|(_, ttr)| *ttr).collect();
     sorted.sort();
@@ -95,21 +145,41 @@ fn ttr_percentiles(name: String, thresholds: [(&str, &Option<Threshold<Dur>>); 3
         if let Some(value) = value {
             measured.push(format!("{label} {}", format_duration(value)));
             if !threshold.holds(Dur(value)) {
-                misses.push(format!("{label} {} does not meet {threshold}", format_duration(value)));
+                misses.push(format!(
+                    "{label} {} does not meet {threshold}",
+                    format_duration(value)
+                ));
             }
         }
     }
     let (holds, reason) = if !missing.is_empty() {
         (false, missing.join("; "))
     } else if sorted.is_empty() {
-        (false, String::from("no fault was injected, so no recovery was measured; check the schedule"))
+        (
+            false,
+            String::from("no fault was injected, so no recovery was measured; check the schedule"),
+        )
     } else if !misses.is_empty() {
         (false, misses.join("; "))
     } else {
-        (true, format!("over {} recoveries: {}", sorted.len(), measured.join(", ")))
+        (
+            true,
+            format!("over {} recoveries: {}", sorted.len(), measured.join(", ")),
+        )
     };
-    let measured = if measured.is_empty() { String::from("no recovery measured") } else { measured.join(", ") };
-    Verdict { name, check: "ttr".into(), holds, measured, threshold: written.join(", "), reason }
+    let measured = match (measured.is_empty(), missing.is_empty()) {
+        (false, _) => measured.join(", "),
+        (true, false) => String::from("not recovered"),
+        (true, true) => String::from("no recovery measured"),
+    };
+    Verdict {
+        name,
+        check: "ttr".into(),
+        holds,
+        measured,
+        threshold: written.join(", "),
+        reason,
+    }
 }
 
 /// The nearest-rank percentile of sorted values.
@@ -122,7 +192,11 @@ pub fn percentile(sorted: &[Duration], percent: f64) -> Option<Duration> {
 }
 
 fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
-    let mut threshold = String::from(if spec.graceful { "exits by itself within grace" } else { "exits" });
+    let mut threshold = String::from(if spec.graceful {
+        "exits by itself within grace"
+    } else {
+        "exits"
+    });
     if let Some(code) = spec.code {
         threshold.push_str(&format!(" with code {code}"));
     }
@@ -132,10 +206,15 @@ fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
         let label = format!("{} #{}", fault.fault, fault.occurrence);
         match &fault.stop {
             StopPath::ExitedWithinGrace { status, after } => {
-                observed.push(format!("{label}: {status} after {}", format_duration(*after)));
+                observed.push(format!(
+                    "{label}: {status} after {}",
+                    format_duration(*after)
+                ));
                 if let Some(code) = spec.code {
                     if *status != ExitStatus::Code(code) {
-                        failures.push(format!("{label} ended with {status}, expected exit code {code}"));
+                        failures.push(format!(
+                            "{label} ended with {status}, expected exit code {code}"
+                        ));
                     }
                 }
             }
@@ -149,13 +228,25 @@ fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
         }
     }
     let (holds, reason) = if observed.is_empty() {
-        (false, String::from("no signal with a grace period reached the target, so no exit was observed"))
+        (
+            false,
+            String::from(
+                "no signal with a grace period reached the target, so no exit was observed",
+            ),
+        )
     } else if failures.is_empty() {
         (true, format!("{} graceful stops observed", observed.len()))
     } else {
         (false, failures.join("; "))
     };
-    Verdict { name, check: "exit".into(), holds, measured: observed.join("; "), threshold, reason }
+    Verdict {
+        name,
+        check: "exit".into(),
+        holds,
+        measured: observed.join("; "),
+        threshold,
+        reason,
+    }
 }
 
 async fn exec_check(name: String, command: &Command, cwd: &Path) -> Verdict {
@@ -170,9 +261,23 @@ async fn exec_check(name: String, command: &Command, cwd: &Path) -> Verdict {
                 reason.push_str(": ");
                 reason.push_str(&tail.join(" | "));
             }
-            Verdict { name, check: "exec".into(), holds, measured: outcome, threshold, reason }
+            Verdict {
+                name,
+                check: "exec".into(),
+                holds,
+                measured: outcome,
+                threshold,
+                reason,
+            }
         }
-        Err(err) => Verdict { name, check: "exec".into(), holds: false, measured: String::from("not started"), threshold, reason: err.to_string() },
+        Err(err) => Verdict {
+            name,
+            check: "exec".into(),
+            holds: false,
+            measured: String::from("not started"),
+            threshold,
+            reason: err.to_string(),
+        },
     }
 }
 
@@ -208,22 +313,42 @@ mod tests {
 
     fn recovered(ttr_ms: u64) -> Recovery {
         let ttr = Duration::from_millis(ttr_ms);
-        Recovery::Recovered { incarnation: 2, ttr, to_exit: None, to_restart: None, to_ready: ttr }
+        Recovery::Recovered {
+            incarnation: 2,
+            ttr,
+            to_exit: None,
+            to_restart: None,
+            to_ready: ttr,
+        }
     }
 
     #[test]
     fn ttr_each_fails_on_slow_recovery() {
         let threshold: Threshold<Dur> = "< 1s".parse().unwrap();
-        let verdict = ttr_each("fast".into(), &threshold, &[fault(recovered(200)), fault(recovered(1500))]);
+        let verdict = ttr_each(
+            "fast".into(),
+            &threshold,
+            &[fault(recovered(200)), fault(recovered(1500))],
+        );
         assert!(!verdict.holds);
-        assert!(verdict.reason.contains("1 of 2 recoveries missed < 1s"), "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("1 of 2 recoveries missed < 1s"),
+            "{}",
+            verdict.reason
+        );
         assert_eq!(verdict.measured, "max 1.500s over 2 recoveries");
     }
 
     #[test]
     fn ttr_each_fails_without_recovery() {
         let threshold: Threshold<Dur> = "< 1s".parse().unwrap();
-        let verdict = ttr_each("fast".into(), &threshold, &[fault(Recovery::NotRecovered { reason: "never ready".into() })]);
+        let verdict = ttr_each(
+            "fast".into(),
+            &threshold,
+            &[fault(Recovery::NotRecovered {
+                reason: "never ready".into(),
+            })],
+        );
         assert!(!verdict.holds);
         assert!(verdict.reason.contains("never ready"), "{}", verdict.reason);
         let verdict = ttr_each("fast".into(), &threshold, &[]);
@@ -233,25 +358,57 @@ mod tests {
     #[test]
     fn ttr_each_holds_when_all_fast() {
         let threshold: Threshold<Dur> = "< 1s".parse().unwrap();
-        let verdict = ttr_each("fast".into(), &threshold, &[fault(recovered(200)), fault(recovered(300))]);
+        let verdict = ttr_each(
+            "fast".into(),
+            &threshold,
+            &[fault(recovered(200)), fault(recovered(300))],
+        );
         assert!(verdict.holds, "{}", verdict.reason);
     }
 
     #[test]
     fn exit_fails_on_escalation() {
         let mut escalated = fault(recovered(100));
-        escalated.stop = StopPath::Escalated { grace: Duration::from_secs(1), status: None };
-        let verdict = exit("stops".into(), &ExitSpec { graceful: true, code: Some(0) }, &[escalated]);
+        escalated.stop = StopPath::Escalated {
+            grace: Duration::from_secs(1),
+            status: None,
+        };
+        let verdict = exit(
+            "stops".into(),
+            &ExitSpec {
+                graceful: true,
+                code: Some(0),
+            },
+            &[escalated],
+        );
         assert!(!verdict.holds);
-        assert!(verdict.reason.contains("needed SIGKILL"), "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("needed SIGKILL"),
+            "{}",
+            verdict.reason
+        );
     }
 
     #[test]
     fn exit_checks_code() {
         let mut graceful = fault(recovered(100));
-        graceful.stop = StopPath::ExitedWithinGrace { status: ExitStatus::Code(1), after: Duration::from_millis(5) };
-        let verdict = exit("stops".into(), &ExitSpec { graceful: true, code: Some(0) }, &[graceful]);
+        graceful.stop = StopPath::ExitedWithinGrace {
+            status: ExitStatus::Code(1),
+            after: Duration::from_millis(5),
+        };
+        let verdict = exit(
+            "stops".into(),
+            &ExitSpec {
+                graceful: true,
+                code: Some(0),
+            },
+            &[graceful],
+        );
         assert!(!verdict.holds);
-        assert!(verdict.reason.contains("expected exit code 0"), "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("expected exit code 0"),
+            "{}",
+            verdict.reason
+        );
     }
 }

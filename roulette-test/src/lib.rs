@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod fault;
+pub mod harness;
 pub mod hypothesis;
 pub mod probe;
 pub mod report;

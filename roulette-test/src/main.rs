@@ -45,13 +45,20 @@ const EXIT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS };
+            return if err.use_stderr() {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -64,14 +71,23 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     let mut invalid = 0;
     for file in files {
         match spec::load_file(file) {
-            Ok(experiment) => println!("{}: valid ({} fault(s), {} hypotheses)", file.display(), experiment.faults.len(), experiment.hypotheses.len()),
+            Ok(experiment) => println!(
+                "{}: valid ({} fault(s), {} hypotheses)",
+                file.display(),
+                experiment.faults.len(),
+                experiment.hypotheses.len()
+            ),
             Err(err) => {
                 invalid += 1;
                 eprintln!("error: {err}");
             }
         }
     }
-    if invalid == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_ERROR) }
+    if invalid == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ERROR)
+    }
 }
 
 fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
@@ -92,11 +108,23 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
         return ExitCode::from(EXIT_ERROR);
     }
 
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts");
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
     let mut reports: Vec<Report> = Vec::new();
     for experiment in &experiments {
-        eprintln!("running {} ({} fault firing(s))...", experiment.name, experiment.faults.iter().map(|f| f.offsets.len()).sum::<usize>());
+        eprintln!(
+            "running {} ({} fault firing(s))...",
+            experiment.name,
+            experiment
+                .faults
+                .iter()
+                .map(|f| f.offsets.len())
+                .sum::<usize>()
+        );
         let report = match runtime.block_on(run_until_signal(experiment)) {
             Ok(report) => report,
             Err(exit) => return exit,
@@ -111,7 +139,10 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
             many => serde_json::to_string_pretty(many).expect("reports serialize"),
         };
         if let Err(err) = std::fs::write(path, text) {
-            eprintln!("error: failed to write the JSON report to {}: {err}", path.display());
+            eprintln!(
+                "error: failed to write the JSON report to {}: {err}",
+                path.display()
+            );
             return ExitCode::from(EXIT_ERROR);
         }
     }
@@ -130,7 +161,10 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
 /// shell would for a process ended by that signal.
 async fn run_until_signal(experiment: &spec::Experiment) -> Result<Report, ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return Ok(runner::run(experiment).await);
     };
     tokio::select! {

@@ -66,7 +66,13 @@ pub enum ReadyOutcome {
 }
 
 impl Probe {
-    pub fn new(target: ProbeTarget, interval: Duration, attempt_timeout: Duration, logs: Arc<LogBuffer>, cwd: PathBuf) -> Self {
+    pub fn new(
+        target: ProbeTarget,
+        interval: Duration,
+        attempt_timeout: Duration,
+        logs: Arc<LogBuffer>,
+        cwd: PathBuf,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(attempt_timeout)
             // Each attempt opens a new connection, as a new client would:
@@ -75,7 +81,14 @@ impl Probe {
             .no_proxy()
             .build()
             .expect("an HTTP client without TLS or proxies builds");
-        Probe { target, attempt_timeout, interval, http, logs, cwd }
+        Probe {
+            target,
+            attempt_timeout,
+            interval,
+            http,
+            logs,
+            cwd,
+        }
     }
 
     /// The probe in a few words, for reports.
@@ -93,11 +106,22 @@ impl Probe {
         match &self.target {
             ProbeTarget::Http { url, status } => match self.http.get(url).send().await {
                 Ok(response) if response.status().as_u16() == *status => Attempt::Pass,
-                Ok(response) => Attempt::Fail(format!("GET {url} answered {}, expected {status}", response.status().as_u16())),
-                Err(err) if err.is_timeout() => Attempt::Fail(format!("GET {url} timed out after {}", crate::spec::format_duration(self.attempt_timeout))),
+                Ok(response) => Attempt::Fail(format!(
+                    "GET {url} answered {}, expected {status}",
+                    response.status().as_u16()
+                )),
+                Err(err) if err.is_timeout() => Attempt::Fail(format!(
+                    "GET {url} timed out after {}",
+                    crate::spec::format_duration(self.attempt_timeout)
+                )),
                 Err(err) => Attempt::Fail(format!("GET {url} failed: {}", error_chain(&err))),
             },
-            ProbeTarget::Tcp(address) => match tokio::time::timeout(self.attempt_timeout, tokio::net::TcpStream::connect(address)).await {
+            ProbeTarget::Tcp(address) => match tokio::time::timeout(
+                self.attempt_timeout,
+                tokio::net::TcpStream::connect(address),
+            )
+            .await
+            {
                 Ok(Ok(_)) => Attempt::Pass,
                 Ok(Err(err)) => Attempt::Fail(format!("connect to {address} failed: {err}")),
                 Err(_) => Attempt::Fail(format!("connect to {address} timed out")),
@@ -106,24 +130,42 @@ impl Probe {
                 if self.logs.contains_match(incarnation, regex) {
                     Attempt::Pass
                 } else {
-                    Attempt::Fail(format!("incarnation #{incarnation} printed no line matching /{}/", regex.as_str()))
+                    Attempt::Fail(format!(
+                        "incarnation #{incarnation} printed no line matching /{}/",
+                        regex.as_str()
+                    ))
                 }
             }
-            ProbeTarget::Exec(argv) => match command::run(argv, &self.cwd, self.attempt_timeout).await {
-                Ok(output) if output.success() => Attempt::Pass,
-                Ok(output) => {
-                    let last = output.tail(1).pop().unwrap_or_default();
-                    Attempt::Fail(format!("`{}`: {} {last}", argv.join(" "), output.describe(self.attempt_timeout)).trim_end().to_owned())
+            ProbeTarget::Exec(argv) => {
+                match command::run(argv, &self.cwd, self.attempt_timeout).await {
+                    Ok(output) if output.success() => Attempt::Pass,
+                    Ok(output) => {
+                        let last = output.tail(1).pop().unwrap_or_default();
+                        Attempt::Fail(
+                            format!(
+                                "`{}`: {} {last}",
+                                argv.join(" "),
+                                output.describe(self.attempt_timeout)
+                            )
+                            .trim_end()
+                            .to_owned(),
+                        )
+                    }
+                    Err(err) => Attempt::Fail(err.to_string()),
                 }
-                Err(err) => Attempt::Fail(err.to_string()),
-            },
+            }
         }
     }
 
     /// Polls until a probe passes against an incarnation numbered
     /// `min_incarnation` or later that is still running when the attempt
     /// ends, or until `deadline`.
-    pub async fn wait_ready(&self, supervisor: &Supervisor, min_incarnation: u32, deadline: Instant) -> ReadyOutcome {
+    pub async fn wait_ready(
+        &self,
+        supervisor: &Supervisor,
+        min_incarnation: u32,
+        deadline: Instant,
+    ) -> ReadyOutcome {
         let mut last_failure = None;
         loop {
             let state = supervisor.state();
@@ -134,10 +176,23 @@ impl Probe {
                     // A pass counts only if the same incarnation is still
                     // running: an answer from a process that died during
                     // the attempt is no recovery.
-                    let still_running = supervisor.state().running.is_some_and(|now| now.incarnation == spawn.incarnation);
+                    let still_running = supervisor
+                        .state()
+                        .running
+                        .is_some_and(|now| now.incarnation == spawn.incarnation);
                     match attempt {
-                        Attempt::Pass if still_running => return ReadyOutcome::Ready { incarnation: spawn.incarnation, at },
-                        Attempt::Pass => last_failure = Some(format!("incarnation #{} exited during the probe", spawn.incarnation)),
+                        Attempt::Pass if still_running => {
+                            return ReadyOutcome::Ready {
+                                incarnation: spawn.incarnation,
+                                at,
+                            };
+                        }
+                        Attempt::Pass => {
+                            last_failure = Some(format!(
+                                "incarnation #{} exited during the probe",
+                                spawn.incarnation
+                            ))
+                        }
                         Attempt::Fail(reason) => last_failure = Some(reason),
                     }
                 }

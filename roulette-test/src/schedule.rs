@@ -22,7 +22,15 @@ pub fn plan(faults: &[Fault]) -> Vec<Firing> {
         .iter()
         .enumerate()
         .flat_map(|(index, fault)| {
-            fault.offsets.iter().enumerate().map(move |(n, offset)| Firing { offset: offset.0, fault: index, occurrence: n as u32 + 1 })
+            fault
+                .offsets
+                .iter()
+                .enumerate()
+                .map(move |(n, offset)| Firing {
+                    offset: offset.0,
+                    fault: index,
+                    occurrence: n as u32 + 1,
+                })
         })
         .collect();
     firings.sort_by_key(|firing| (firing.offset, firing.fault));
@@ -37,7 +45,10 @@ mod tests {
     fn fault(name: &str, offsets_ms: &[u64]) -> Fault {
         Fault {
             name: name.into(),
-            action: FaultAction::Signal { signal: SignalName(nix::sys::signal::Signal::SIGKILL), grace: None },
+            action: FaultAction::Signal {
+                signal: SignalName(nix::sys::signal::Signal::SIGKILL),
+                grace: None,
+            },
             target: FaultTarget::Main,
             offsets: offsets_ms.iter().map(|ms| Dur::from_millis(*ms)).collect(),
         }
@@ -46,7 +57,13 @@ mod tests {
     #[test]
     fn plan_interleaves_faults_by_offset() {
         let firings = plan(&[fault("a", &[1000, 3000]), fault("b", &[2000, 3000])]);
-        let order: Vec<(u64, usize, u32)> = firings.iter().map(|f| (f.offset.as_millis() as u64, f.fault, f.occurrence)).collect();
-        assert_eq!(order, [(1000, 0, 1), (2000, 1, 1), (3000, 0, 2), (3000, 1, 2)]);
+        let order: Vec<(u64, usize, u32)> = firings
+            .iter()
+            .map(|f| (f.offset.as_millis() as u64, f.fault, f.occurrence))
+            .collect();
+        assert_eq!(
+            order,
+            [(1000, 0, 1), (2000, 1, 1), (3000, 0, 2), (3000, 1, 2)]
+        );
     }
 }

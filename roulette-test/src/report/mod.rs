@@ -158,15 +158,25 @@ impl std::fmt::Display for StopPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use crate::spec::format_duration as d;
         match self {
-            StopPath::ExitedWithinGrace { status, after } => write!(f, "exited by itself within grace after {} ({status})", d(*after)),
+            StopPath::ExitedWithinGrace { status, after } => write!(
+                f,
+                "exited by itself within grace after {} ({status})",
+                d(*after)
+            ),
             StopPath::Escalated { grace, status } => {
-                write!(f, "still alive after grace {}: escalated to SIGKILL", d(*grace))?;
+                write!(
+                    f,
+                    "still alive after grace {}: escalated to SIGKILL",
+                    d(*grace)
+                )?;
                 if let Some(status) = status {
                     write!(f, " ({status})")?;
                 }
                 Ok(())
             }
-            StopPath::Exited { status, after } => write!(f, "exited after {} ({status})", d(*after)),
+            StopPath::Exited { status, after } => {
+                write!(f, "exited after {} ({status})", d(*after))
+            }
             StopPath::NotAwaited => f.write_str("no exit awaited (no grace period)"),
             StopPath::Frozen { duration } => write!(f, "frozen for {}", d(*duration)),
             StopPath::DidNotExit => f.write_str("did not exit after SIGKILL"),
@@ -249,7 +259,10 @@ fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S:
     serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
 }
 
-fn optional_millis<S: serde::Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+fn optional_millis<S: serde::Serializer>(
+    duration: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     match duration {
         Some(duration) => millis(duration, serializer),
         None => serializer.serialize_none(),

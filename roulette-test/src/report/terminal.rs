@@ -14,11 +14,25 @@ const RESET: &str = "\x1b[0m";
 /// Renders `report` as text. `color` adds ANSI colours; pass it only when
 /// the output is a terminal and `NO_COLOR` is not set.
 pub fn render_text(report: &Report, color: bool) -> String {
-    let paint = |code: &str, text: &str| if color { format!("{code}{text}{RESET}") } else { text.to_owned() };
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("{code}{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
+    };
     let mut out = String::new();
 
-    let source = report.source.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
-    let _ = writeln!(out, "{}{source}", paint(BOLD, &format!("experiment {}", report.experiment)));
+    let source = report
+        .source
+        .as_deref()
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{}{source}",
+        paint(BOLD, &format!("experiment {}", report.experiment))
+    );
     if let Some(description) = &report.description {
         let _ = writeln!(out, "  {description}");
     }
@@ -41,7 +55,11 @@ pub fn render_text(report: &Report, color: bool) -> String {
         Outcome::Error => paint(YELLOW, "ERROR"),
     };
     let holding = report.verdicts.iter().filter(|v| v.holds).count();
-    let recovered = report.faults.iter().filter(|f| f.recovery.ttr().is_some()).count();
+    let recovered = report
+        .faults
+        .iter()
+        .filter(|f| f.recovery.ttr().is_some())
+        .count();
     let _ = writeln!(
         out,
         "\nresult: {summary}: {} fault(s), {recovered} recovered, {} restart(s), {holding} of {} hypotheses hold, in {}",
@@ -58,7 +76,20 @@ fn render_faults(report: &Report, out: &mut String) {
         return;
     }
     let _ = writeln!(out, "\nfaults:");
-    let mut rows = vec![["fault", "at", "action", "hit", "main process", "TTR", "to exit", "to restart", "to ready"].map(String::from)];
+    let mut rows = vec![
+        [
+            "fault",
+            "at",
+            "action",
+            "hit",
+            "main process",
+            "TTR",
+            "to exit",
+            "to restart",
+            "to ready",
+        ]
+        .map(String::from),
+    ];
     for fault in &report.faults {
         let hit = match (fault.incarnation, fault.pid) {
             (Some(incarnation), Some(pid)) => format!("#{incarnation} pid {pid}"),
@@ -75,9 +106,16 @@ fn render_faults(report: &Report, out: &mut String) {
             String::from("-"),
             String::from("-"),
         ];
-        let optional = |value: Option<std::time::Duration>| value.map_or_else(|| String::from("-"), d);
+        let optional =
+            |value: Option<std::time::Duration>| value.map_or_else(|| String::from("-"), d);
         match &fault.recovery {
-            Recovery::Recovered { ttr, to_exit, to_restart, to_ready, .. } => {
+            Recovery::Recovered {
+                ttr,
+                to_exit,
+                to_restart,
+                to_ready,
+                ..
+            } => {
                 row[5] = d(*ttr);
                 row[6] = optional(*to_exit);
                 row[7] = optional(*to_restart);
@@ -96,7 +134,11 @@ fn render_faults(report: &Report, out: &mut String) {
                 let _ = writeln!(out, "  {} #{}: {reason}", fault.fault, fault.occurrence);
             }
             Recovery::Interrupted { by } => {
-                let _ = writeln!(out, "  {} #{}: still recovering when {by} fired", fault.fault, fault.occurrence);
+                let _ = writeln!(
+                    out,
+                    "  {} #{}: still recovering when {by} fired",
+                    fault.fault, fault.occurrence
+                );
             }
             _ => {}
         }
@@ -122,7 +164,13 @@ fn render_verdicts(report: &Report, paint: &dyn Fn(&str, &str) -> String, out: &
     let mut rows = vec![["", "hypothesis", "check", "measured", "threshold"].map(String::from)];
     for verdict in &report.verdicts {
         let mark = if verdict.holds { "PASS" } else { "FAIL" };
-        rows.push([mark.to_owned(), verdict.name.clone(), verdict.check.clone(), verdict.measured.clone(), verdict.threshold.clone()]);
+        rows.push([
+            mark.to_owned(),
+            verdict.name.clone(),
+            verdict.check.clone(),
+            verdict.measured.clone(),
+            verdict.threshold.clone(),
+        ]);
     }
     let mut table = String::new();
     write_table(&mut table, &rows);
@@ -152,13 +200,23 @@ fn render_logs(report: &Report, out: &mut String) {
     if report.log_tail.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\nlast {} line(s) of the target's output:", report.log_tail.len());
+    let _ = writeln!(
+        out,
+        "\nlast {} line(s) of the target's output:",
+        report.log_tail.len()
+    );
     for line in &report.log_tail {
         let stream = match line.stream {
             crate::supervisor::logs::Stream::Stdout => "out",
             crate::supervisor::logs::Stream::Stderr => "err",
         };
-        let _ = writeln!(out, "  +{:>9} #{} {stream}| {}", d(line.at), line.incarnation, line.text);
+        let _ = writeln!(
+            out,
+            "  +{:>9} #{} {stream}| {}",
+            d(line.at),
+            line.incarnation,
+            line.text
+        );
     }
 }
 

@@ -19,7 +19,8 @@ use crate::fault::{self, Injection};
 use crate::hypothesis::{self, Evidence};
 use crate::probe::{Probe, ReadyOutcome};
 use crate::report::{
-    ErrorKind, ExperimentError, FaultReport, Outcome, ProbeInfo, Recovery, Report, StopPath, TeardownReport, Verdict, REPORT_VERSION,
+    ErrorKind, ExperimentError, FaultReport, Outcome, ProbeInfo, REPORT_VERSION, Recovery, Report,
+    StopPath, TeardownReport, Verdict,
 };
 use crate::schedule;
 use crate::spec::{Experiment, format_duration};
@@ -33,7 +34,10 @@ const LOG_TAIL_LINES: usize = 20;
 
 /// Runs `experiment` on a runtime of its own and returns its report.
 pub fn run_blocking(experiment: &Experiment) -> Report {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime starts");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
     runtime.block_on(run(experiment))
 }
 
@@ -43,47 +47,98 @@ pub async fn run(experiment: &Experiment) -> Report {
     let timeline = Arc::new(Timeline::new());
     let span = tracing::info_span!("experiment", experiment = %experiment.name);
     let _entered = span.enter();
-    let mut run = Run { faults: Vec::new(), verdicts: Vec::new(), error: None };
+    let mut run = Run {
+        faults: Vec::new(),
+        verdicts: Vec::new(),
+        error: None,
+    };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
 
     let prepared = match prepare::prepare(experiment, &experiment_id(&experiment.name)) {
         Ok(prepared) => prepared,
         Err(error) => {
             run.error = Some(error);
-            return run.into_report(experiment, &timeline, &logs, None, 0, None, TeardownReport::default());
+            return run.into_report(
+                experiment,
+                &timeline,
+                &logs,
+                None,
+                0,
+                None,
+                TeardownReport::default(),
+            );
         }
     };
 
-    let mut supervisor = Supervisor::start(prepared.supervisor.clone(), timeline.clone(), logs.clone());
+    let mut supervisor =
+        Supervisor::start(prepared.supervisor.clone(), timeline.clone(), logs.clone());
     let ready = &experiment.target.ready;
-    let probe = Probe::new(prepared.probe.clone(), ready.interval.0, ready.attempt_timeout.0, logs.clone(), experiment.base_dir.clone());
+    let probe = Probe::new(
+        prepared.probe.clone(),
+        ready.interval.0,
+        ready.attempt_timeout.0,
+        logs.clone(),
+        experiment.base_dir.clone(),
+    );
 
     let deadline = timeline.start() + experiment.timeout.0;
-    let body = execute(experiment, &prepared, &supervisor, &probe, &timeline, &mut run);
-    if tokio::time::timeout_at(deadline.into(), body).await.is_err() {
+    let body = execute(
+        experiment,
+        &prepared,
+        &supervisor,
+        &probe,
+        &timeline,
+        &mut run,
+    );
+    if tokio::time::timeout_at(deadline.into(), body)
+        .await
+        .is_err()
+    {
         run.error = Some(ExperimentError {
             kind: ErrorKind::Timeout,
-            message: format!("the experiment ran longer than its timeout of {}; raise `spec.policy.timeout` or shorten the schedule", experiment.timeout),
+            message: format!(
+                "the experiment ran longer than its timeout of {}; raise `spec.policy.timeout` or shorten the schedule",
+                experiment.timeout
+            ),
         });
     }
 
     timeline.record(EventKind::TeardownStarted);
     let state_before_stop = supervisor.state();
     let stopped = supervisor.stop(TEARDOWN_GRACE).await;
-    let survivors: Vec<String> = stopped.survivors.iter().map(|s| format!("{}: {}", s.pid, s.command_line)).collect();
+    let survivors: Vec<String> = stopped
+        .survivors
+        .iter()
+        .map(|s| format!("{}: {}", s.pid, s.command_line))
+        .collect();
     if !survivors.is_empty() {
         run.error.get_or_insert(ExperimentError {
             kind: ErrorKind::Survivors,
-            message: format!("{} process(es) of the experiment survived SIGKILL: {}", survivors.len(), survivors.join(", ")),
+            message: format!(
+                "{} process(es) of the experiment survived SIGKILL: {}",
+                survivors.len(),
+                survivors.join(", ")
+            ),
         });
     } else {
         timeline.record(EventKind::TeardownDone);
     }
-    let teardown = TeardownReport { killed_after_grace: stopped.killed_after_grace, survivors };
+    let teardown = TeardownReport {
+        killed_after_grace: stopped.killed_after_grace,
+        survivors,
+    };
     let halted = state_before_stop.halted.as_ref().map(Halt::to_string);
     tracing::debug!(tmp = %prepared.tmp_dir.path().display(), "removing the experiment's temp dir");
     drop(prepared);
-    run.into_report(experiment, &timeline, &logs, Some(&probe), state_before_stop.restarts(), halted, teardown)
+    run.into_report(
+        experiment,
+        &timeline,
+        &logs,
+        Some(&probe),
+        state_before_stop.restarts(),
+        halted,
+        teardown,
+    )
 }
 
 /// What a run collected so far.
@@ -101,7 +156,14 @@ struct Pending {
     deadline: Instant,
 }
 
-async fn execute(experiment: &Experiment, prepared: &Prepared, supervisor: &Supervisor, probe: &Probe, timeline: &Timeline, run: &mut Run) {
+async fn execute(
+    experiment: &Experiment,
+    prepared: &Prepared,
+    supervisor: &Supervisor,
+    probe: &Probe,
+    timeline: &Timeline,
+    run: &mut Run,
+) {
     if let Err(error) = baseline(experiment, supervisor, probe, timeline).await {
         run.error = Some(error);
         return;
@@ -121,7 +183,15 @@ async fn execute(experiment: &Experiment, prepared: &Prepared, supervisor: &Supe
         let fire_at = schedule_start + firing.offset;
         if let Some(previous) = pending.take() {
             let next = format!("`{}` #{}", fault.name, firing.occurrence);
-            finish_recovery(previous, Some((fire_at, next)), supervisor, probe, timeline, run).await;
+            finish_recovery(
+                previous,
+                Some((fire_at, next)),
+                supervisor,
+                probe,
+                timeline,
+                run,
+            )
+            .await;
         }
         tokio::time::sleep_until(fire_at.into()).await;
 
@@ -138,17 +208,31 @@ async fn execute(experiment: &Experiment, prepared: &Prepared, supervisor: &Supe
         };
         match (&injection.stop, injection.hit) {
             (StopPath::DidNotExit, _) => {
-                report.recovery = Recovery::NotRecovered { reason: String::from("the main process did not exit after SIGKILL") };
+                report.recovery = Recovery::NotRecovered {
+                    reason: String::from("the main process did not exit after SIGKILL"),
+                };
                 run.faults.push(report);
             }
-            (_, Some((incarnation, _))) if !matches!(injection.stop, StopPath::SignalFailed { .. }) => {
+            (_, Some((incarnation, _)))
+                if !matches!(injection.stop, StopPath::SignalFailed { .. }) =>
+            {
                 // After an awaited exit only a later incarnation counts as
                 // recovered; otherwise the one that was hit may recover.
                 let exited = supervisor.state().exit_of(incarnation).is_some();
-                let min_incarnation = if exited || fault.action.expects_exit() { incarnation + 1 } else { incarnation };
-                let deadline = Instant::now().max(injection.started) + experiment.target.ready.timeout.0;
+                let min_incarnation = if exited || fault.action.expects_exit() {
+                    incarnation + 1
+                } else {
+                    incarnation
+                };
+                let deadline =
+                    Instant::now().max(injection.started) + experiment.target.ready.timeout.0;
                 run.faults.push(report);
-                pending = Some(Pending { report: run.faults.len() - 1, injection, min_incarnation, deadline });
+                pending = Some(Pending {
+                    report: run.faults.len() - 1,
+                    injection,
+                    min_incarnation,
+                    deadline,
+                });
             }
             _ => run.faults.push(report),
         }
@@ -161,16 +245,32 @@ async fn execute(experiment: &Experiment, prepared: &Prepared, supervisor: &Supe
     tokio::time::sleep(experiment.settle.0).await;
 
     let state = supervisor.state();
-    let evidence = Evidence { faults: &run.faults, restarts: state.restarts() };
+    let evidence = Evidence {
+        faults: &run.faults,
+        restarts: state.restarts(),
+    };
     let mut verdicts = Vec::new();
     for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
-        verdicts.push(hypothesis::evaluate(hypothesis, &evidence, prepared.checks.get(&index), &experiment.base_dir).await);
+        verdicts.push(
+            hypothesis::evaluate(
+                hypothesis,
+                &evidence,
+                prepared.checks.get(&index),
+                &experiment.base_dir,
+            )
+            .await,
+        );
     }
     run.verdicts = verdicts;
 }
 
 /// Waits for the first ready of incarnation 1.
-async fn baseline(experiment: &Experiment, supervisor: &Supervisor, probe: &Probe, timeline: &Timeline) -> Result<(), ExperimentError> {
+async fn baseline(
+    experiment: &Experiment,
+    supervisor: &Supervisor,
+    probe: &Probe,
+    timeline: &Timeline,
+) -> Result<(), ExperimentError> {
     let ready = &experiment.target.ready;
     let deadline = Instant::now() + ready.timeout.0;
     match probe.wait_ready(supervisor, 1, deadline).await {
@@ -184,20 +284,42 @@ async fn baseline(experiment: &Experiment, supervisor: &Supervisor, probe: &Prob
                 "the target never became ready before the first fault: the probe ({}) did not pass within {}{}; raise `spec.target.ready.timeout` if it needs longer to start",
                 experiment.target.ready.probe.describe(),
                 ready.timeout,
-                last_failure.map(|reason| format!(" (last attempt: {reason})")).unwrap_or_default(),
+                last_failure
+                    .map(|reason| format!(" (last attempt: {reason})"))
+                    .unwrap_or_default(),
             ),
         }),
-        ReadyOutcome::Halted(Halt::SpawnFailed(message)) => Err(ExperimentError { kind: ErrorKind::SpawnFailed, message }),
+        ReadyOutcome::Halted(Halt::SpawnFailed(message)) => Err(ExperimentError {
+            kind: ErrorKind::SpawnFailed,
+            message,
+        }),
         ReadyOutcome::Halted(halt) => {
-            let exit = supervisor.state().exits.last().map(|exit| format!(" ({})", exit.status)).unwrap_or_default();
-            Err(ExperimentError { kind: ErrorKind::NeverReady, message: format!("the target exited before it became ready{exit}: {halt}") })
+            let exit = supervisor
+                .state()
+                .exits
+                .last()
+                .map(|exit| format!(" ({})", exit.status))
+                .unwrap_or_default();
+            Err(ExperimentError {
+                kind: ErrorKind::NeverReady,
+                message: format!("the target exited before it became ready{exit}: {halt}"),
+            })
         }
     }
 }
 
-async fn setup_step(argv: &[String], limit: Duration, experiment: &Experiment) -> Result<(), ExperimentError> {
-    let failed = |detail: String| ExperimentError { kind: ErrorKind::SetupCommand, message: format!("setup command `{}` {detail}", argv.join(" ")) };
-    let output = command::run(argv, &experiment.base_dir, limit).await.map_err(|err| failed(format!("could not start: {}", err.source)))?;
+async fn setup_step(
+    argv: &[String],
+    limit: Duration,
+    experiment: &Experiment,
+) -> Result<(), ExperimentError> {
+    let failed = |detail: String| ExperimentError {
+        kind: ErrorKind::SetupCommand,
+        message: format!("setup command `{}` {detail}", argv.join(" ")),
+    };
+    let output = command::run(argv, &experiment.base_dir, limit)
+        .await
+        .map_err(|err| failed(format!("could not start: {}", err.source)))?;
     if output.success() {
         return Ok(());
     }
@@ -220,47 +342,101 @@ async fn finish_recovery(
     timeline: &Timeline,
     run: &mut Run,
 ) {
-    let until = next.as_ref().map_or(pending.deadline, |(at, _)| (*at).min(pending.deadline));
+    let until = next
+        .as_ref()
+        .map_or(pending.deadline, |(at, _)| (*at).min(pending.deadline));
     let started = pending.injection.started;
     let report = &mut run.faults[pending.report];
     let (fault_name, occurrence) = (report.fault.clone(), report.occurrence);
 
-    report.recovery = match probe.wait_ready(supervisor, pending.min_incarnation, until).await {
+    report.recovery = match probe
+        .wait_ready(supervisor, pending.min_incarnation, until)
+        .await
+    {
         ReadyOutcome::Ready { incarnation, at } => {
             timeline.record_at(at, EventKind::Ready { incarnation });
             let state = supervisor.state();
             // The incarnation that was hit exited only if a later one is
             // the one that became ready.
-            let exit = pending.injection.hit.and_then(|(hit, _)| state.exit_of(hit)).filter(|exit| exit.incarnation != incarnation);
-            let spawn = state.spawn_of(incarnation).filter(|spawn| spawn.at >= started);
+            let exit = pending
+                .injection
+                .hit
+                .and_then(|(hit, _)| state.exit_of(hit))
+                .filter(|exit| exit.incarnation != incarnation);
+            let spawn = state
+                .spawn_of(incarnation)
+                .filter(|spawn| spawn.at >= started);
             let ttr = at.saturating_duration_since(started);
-            timeline.record_at(at, EventKind::Recovered { fault: fault_name, occurrence, ttr_ms: ttr.as_secs_f64() * 1000.0 });
+            timeline.record_at(
+                at,
+                EventKind::Recovered {
+                    fault: fault_name,
+                    occurrence,
+                    ttr_ms: ttr.as_secs_f64() * 1000.0,
+                },
+            );
             Recovery::Recovered {
                 incarnation,
                 ttr,
                 to_exit: exit.map(|e| e.at.saturating_duration_since(started)),
-                to_restart: exit.zip(spawn).map(|(e, s)| s.at.saturating_duration_since(e.at)),
+                to_restart: exit
+                    .zip(spawn)
+                    .map(|(e, s)| s.at.saturating_duration_since(e.at)),
                 to_ready: at.saturating_duration_since(spawn.map_or(started, |s| s.at)),
             }
         }
-        ReadyOutcome::TimedOut { .. } if next.as_ref().is_some_and(|(at, _)| *at < pending.deadline) => {
+        ReadyOutcome::TimedOut { .. }
+            if next.as_ref().is_some_and(|(at, _)| *at < pending.deadline) =>
+        {
             let by = next.map(|(_, label)| label).unwrap_or_default();
-            timeline.record(EventKind::NotRecovered { fault: fault_name, occurrence, reason: format!("interrupted by {by}") });
+            timeline.record(EventKind::NotRecovered {
+                fault: fault_name,
+                occurrence,
+                reason: format!("interrupted by {by}"),
+            });
             Recovery::Interrupted { by }
         }
         ReadyOutcome::TimedOut { last_failure } => {
             let waited = pending.deadline.saturating_duration_since(started);
-            let reason = format!(
+            let mut reason = format!(
                 "not ready within {} of the fault{}",
                 format_duration(waited),
-                last_failure.map(|r| format!("; last probe: {r}")).unwrap_or_default()
+                last_failure
+                    .map(|r| format!("; last probe: {r}"))
+                    .unwrap_or_default()
             );
-            timeline.record(EventKind::NotRecovered { fault: fault_name, occurrence, reason: reason.clone() });
+            // What the stuck incarnation printed is usually the cause.
+            if let Some(running) = supervisor.state().running {
+                let lines: Vec<String> = supervisor
+                    .logs()
+                    .tail(LOG_TAIL_LINES)
+                    .into_iter()
+                    .filter(|line| line.incarnation == running.incarnation)
+                    .map(|line| line.text)
+                    .collect();
+                if !lines.is_empty() {
+                    let last = &lines[lines.len().saturating_sub(3)..];
+                    reason.push_str(&format!(
+                        "; last output of incarnation #{}: {}",
+                        running.incarnation,
+                        last.join(" | ")
+                    ));
+                }
+            }
+            timeline.record(EventKind::NotRecovered {
+                fault: fault_name,
+                occurrence,
+                reason: reason.clone(),
+            });
             Recovery::NotRecovered { reason }
         }
         ReadyOutcome::Halted(halt) => {
             let reason = format!("the supervisor stopped restarting the target: {halt}");
-            timeline.record(EventKind::NotRecovered { fault: fault_name, occurrence, reason: reason.clone() });
+            timeline.record(EventKind::NotRecovered {
+                fault: fault_name,
+                occurrence,
+                reason: reason.clone(),
+            });
             Recovery::NotRecovered { reason }
         }
     };
@@ -290,7 +466,10 @@ impl Run {
             report_version: REPORT_VERSION,
             experiment: experiment.name.clone(),
             description: experiment.description.clone(),
-            source: experiment.source.as_ref().map(|path| path.display().to_string()),
+            source: experiment
+                .source
+                .as_ref()
+                .map(|path| path.display().to_string()),
             seed: experiment.seed,
             outcome,
             error: self.error,
@@ -314,7 +493,12 @@ impl Run {
 /// A unique id for one run: the experiment name, the harness's pid and
 /// the wall-clock nanoseconds.
 fn experiment_id(name: &str) -> String {
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let slug: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
     format!("{slug}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
 }

@@ -24,7 +24,10 @@ pub struct Prepared {
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> ExperimentError {
-    ExperimentError { kind, message: message.into() }
+    ExperimentError {
+        kind,
+        message: message.into(),
+    }
 }
 
 /// Prepares `experiment` for one run.
@@ -32,7 +35,12 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
     let tmp = tempfile::Builder::new()
         .prefix("roulette-")
         .tempdir()
-        .map_err(|err| error(ErrorKind::Prepare, format!("failed to create a temp dir: {err}")))?;
+        .map_err(|err| {
+            error(
+                ErrorKind::Prepare,
+                format!("failed to create a temp dir: {err}"),
+            )
+        })?;
 
     let mut cargo_bins = BTreeMap::new();
     let mut wanted: Vec<&String> = experiment.cargo_bins.iter().collect();
@@ -51,14 +59,16 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         experiment_id: experiment_id.to_owned(),
         cargo_bins,
     };
-    let expand_error = |err: crate::spec::PlaceholderError| error(ErrorKind::Prepare, err.to_string());
+    let expand_error =
+        |err: crate::spec::PlaceholderError| error(ErrorKind::Prepare, err.to_string());
     let base_dir = &experiment.base_dir;
 
     let target = &experiment.target;
     let program = match &target.program {
         Program::Command(command) => {
             let expanded = values.expand(command).map_err(expand_error)?;
-            command::find_program(&expanded, base_dir).ok_or_else(|| missing_binary(&expanded, "`spec.target.command`"))?
+            command::find_program(&expanded, base_dir)
+                .ok_or_else(|| missing_binary(&expanded, "`spec.target.command`"))?
         }
         Program::CargoBin(name) => values.cargo_bins[name].clone(),
     };
@@ -77,29 +87,64 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
     };
 
     let probe = match &target.ready.probe {
-        ProbeKind::Http { url, status } => ProbeTarget::Http { url: values.expand(url).map_err(expand_error)?, status: *status },
+        ProbeKind::Http { url, status } => ProbeTarget::Http {
+            url: values.expand(url).map_err(expand_error)?,
+            status: *status,
+        },
         ProbeKind::Tcp(address) => ProbeTarget::Tcp(values.expand(address).map_err(expand_error)?),
         ProbeKind::Log(regex) => ProbeTarget::Log(regex.clone()),
-        ProbeKind::Exec(argv) => ProbeTarget::Exec(expand_command(&values, argv, base_dir, "`spec.target.ready.exec`")?),
+        ProbeKind::Exec(argv) => ProbeTarget::Exec(expand_command(
+            &values,
+            argv,
+            base_dir,
+            "`spec.target.ready.exec`",
+        )?),
     };
 
     let mut setup = Vec::new();
     for step in &experiment.setup {
-        setup.push(Command { argv: expand_command(&values, &step.argv, base_dir, "`spec.setup`")?, timeout: step.timeout });
+        setup.push(Command {
+            argv: expand_command(&values, &step.argv, base_dir, "`spec.setup`")?,
+            timeout: step.timeout,
+        });
     }
     let mut checks = BTreeMap::new();
     for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
         if let Check::Exec(check) = &hypothesis.check {
-            let argv = expand_command(&values, &check.argv, base_dir, &format!("hypothesis `{}`", hypothesis.name))?;
-            checks.insert(index, Command { argv, timeout: check.timeout });
+            let argv = expand_command(
+                &values,
+                &check.argv,
+                base_dir,
+                &format!("hypothesis `{}`", hypothesis.name),
+            )?;
+            checks.insert(
+                index,
+                Command {
+                    argv,
+                    timeout: check.timeout,
+                },
+            );
         }
     }
-    Ok(Prepared { tmp_dir: tmp, supervisor, probe, setup, checks })
+    Ok(Prepared {
+        tmp_dir: tmp,
+        supervisor,
+        probe,
+        setup,
+        checks,
+    })
 }
 
 /// Expands a command and checks that its program exists.
-fn expand_command(values: &Placeholders, argv: &[String], base_dir: &Path, used_by: &str) -> Result<Vec<String>, ExperimentError> {
-    let expanded = values.expand_all(argv).map_err(|err| error(ErrorKind::Prepare, err.to_string()))?;
+fn expand_command(
+    values: &Placeholders,
+    argv: &[String],
+    base_dir: &Path,
+    used_by: &str,
+) -> Result<Vec<String>, ExperimentError> {
+    let expanded = values
+        .expand_all(argv)
+        .map_err(|err| error(ErrorKind::Prepare, err.to_string()))?;
     if command::find_program(&expanded[0], base_dir).is_none() {
         return Err(missing_binary(&expanded[0], used_by));
     }
@@ -112,7 +157,10 @@ fn missing_binary(program: &str, used_by: &str) -> ExperimentError {
     } else {
         "install it or add its directory to PATH"
     };
-    error(ErrorKind::MissingBinary, format!("binary `{program}` used by {used_by} was not found or is not executable; {hint}"))
+    error(
+        ErrorKind::MissingBinary,
+        format!("binary `{program}` used by {used_by} was not found or is not executable; {hint}"),
+    )
 }
 
 /// Binds one 127.0.0.1 port per name. All listeners stay open until every
@@ -121,9 +169,16 @@ fn allocate_ports(names: &[String]) -> Result<BTreeMap<String, u16>, ExperimentE
     let mut listeners = Vec::new();
     let mut ports = BTreeMap::new();
     for name in names {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|err| error(ErrorKind::Prepare, format!("failed to allocate port `{name}` on 127.0.0.1: {err}")))?;
-        let port = listener.local_addr().map_err(|err| error(ErrorKind::Prepare, err.to_string()))?.port();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|err| {
+            error(
+                ErrorKind::Prepare,
+                format!("failed to allocate port `{name}` on 127.0.0.1: {err}"),
+            )
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|err| error(ErrorKind::Prepare, err.to_string()))?
+            .port();
         ports.insert(name.clone(), port);
         listeners.push(listener);
     }
@@ -144,7 +199,15 @@ pub fn resolve_cargo_bin(name: &str, base_dir: &Path) -> Result<PathBuf, Experim
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = std::process::Command::new(&cargo);
-    command.args(["build", "--quiet", "--message-format=json-render-diagnostics", "--bin", name]).current_dir(base_dir);
+    command
+        .args([
+            "build",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+            "--bin",
+            name,
+        ])
+        .current_dir(base_dir);
     if built_in_release() {
         command.arg("--release");
     }
@@ -153,19 +216,32 @@ pub fn resolve_cargo_bin(name: &str, base_dir: &Path) -> Result<PathBuf, Experim
     })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().filter(|line| !line.trim().is_empty()).last().unwrap_or_default();
+        let last = stderr
+            .lines()
+            .rfind(|line| !line.trim().is_empty())
+            .unwrap_or_default();
         return Err(error(
             ErrorKind::MissingBinary,
-            format!("cargo_bin `{name}` could not be built from {}: {last}; check that the cargo workspace there has a binary named `{name}`", base_dir.display()),
+            format!(
+                "cargo_bin `{name}` could not be built from {}: {last}; check that the cargo workspace there has a binary named `{name}`",
+                base_dir.display()
+            ),
         ));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == name)
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == name
+        })
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| error(ErrorKind::MissingBinary, format!("cargo built no executable named `{name}`")))
+        .ok_or_else(|| {
+            error(
+                ErrorKind::MissingBinary,
+                format!("cargo built no executable named `{name}`"),
+            )
+        })
 }
 
 /// Returns whether this process is itself an optimised build, so that a

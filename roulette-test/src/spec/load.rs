@@ -106,7 +106,7 @@ pub fn load_file(path: &Path) -> Result<Experiment, SpecError> {
 pub fn load_str(text: &str, file: Option<&Path>, base_dir: &Path) -> Result<Experiment, SpecError> {
     let context = Context { text, file };
     let document: Document =
-        serde_saphyr::from_str(text).map_err(|err| context.from_yaml_error(&err))?;
+        serde_saphyr::from_str(text).map_err(|err| context.yaml_error(&err))?;
     Checker {
         context: &context,
         cargo_bins: BTreeSet::new(),
@@ -152,7 +152,7 @@ impl Context<'_> {
         )
     }
 
-    fn from_yaml_error(&self, err: &serde_saphyr::Error) -> SpecError {
+    fn yaml_error(&self, err: &serde_saphyr::Error) -> SpecError {
         let (line, column) = err
             .location()
             .map_or((1, 1), |loc| (loc.line(), loc.column()));

@@ -35,7 +35,10 @@ pub struct LogLine {
     pub text: String,
 }
 
-fn serialize_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_millis<S: serde::Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
 }
 
@@ -54,11 +57,16 @@ struct Inner {
 
 impl LogBuffer {
     pub fn new(capacity: usize) -> Self {
-        LogBuffer { capacity: capacity.max(1), inner: Mutex::new(Inner::default()) }
+        LogBuffer {
+            capacity: capacity.max(1),
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn push(&self, line: LogLine) {
@@ -72,7 +80,10 @@ impl LogBuffer {
 
     /// Returns whether a line printed by `incarnation` matches `regex`.
     pub fn contains_match(&self, incarnation: u32, regex: &Regex) -> bool {
-        self.lock().lines.iter().any(|line| line.incarnation == incarnation && regex.is_match(&line.text))
+        self.lock()
+            .lines
+            .iter()
+            .any(|line| line.incarnation == incarnation && regex.is_match(&line.text))
     }
 
     /// The last `count` lines, oldest first.
@@ -110,7 +121,12 @@ pub(crate) async fn capture<R: AsyncRead + Unpin>(
         }
         bytes.truncate(MAX_LINE_BYTES);
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        buffer.push(LogLine { at, incarnation, stream, text });
+        buffer.push(LogLine {
+            at,
+            incarnation,
+            stream,
+            text,
+        });
     }
 }
 
@@ -119,7 +135,12 @@ mod tests {
     use super::*;
 
     fn line(incarnation: u32, text: &str) -> LogLine {
-        LogLine { at: Duration::ZERO, incarnation, stream: Stream::Stdout, text: text.to_owned() }
+        LogLine {
+            at: Duration::ZERO,
+            incarnation,
+            stream: Stream::Stdout,
+            text: text.to_owned(),
+        }
     }
 
     #[test]

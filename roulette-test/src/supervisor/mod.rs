@@ -75,7 +75,9 @@ pub enum Halt {
 impl std::fmt::Display for Halt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Halt::Policy(reason) | Halt::Intensity(reason) | Halt::SpawnFailed(reason) => f.write_str(reason),
+            Halt::Policy(reason) | Halt::Intensity(reason) | Halt::SpawnFailed(reason) => {
+                f.write_str(reason)
+            }
             Halt::Stopped => f.write_str("stopped by teardown"),
         }
     }
@@ -100,12 +102,18 @@ impl SupervisorState {
 
     /// The exit of `incarnation`, if it exited.
     pub fn exit_of(&self, incarnation: u32) -> Option<Exit> {
-        self.exits.iter().copied().find(|exit| exit.incarnation == incarnation)
+        self.exits
+            .iter()
+            .copied()
+            .find(|exit| exit.incarnation == incarnation)
     }
 
     /// The spawn of `incarnation`, if it was spawned.
     pub fn spawn_of(&self, incarnation: u32) -> Option<Spawn> {
-        self.spawns.iter().copied().find(|spawn| spawn.incarnation == incarnation)
+        self.spawns
+            .iter()
+            .copied()
+            .find(|spawn| spawn.incarnation == incarnation)
     }
 }
 
@@ -123,7 +131,11 @@ pub enum SignalError {
     #[error("the target is not running")]
     NotRunning,
     #[error("failed to send {signal} to pid {pid}: {source}")]
-    Kill { signal: &'static str, pid: u32, source: nix::errno::Errno },
+    Kill {
+        signal: &'static str,
+        pid: u32,
+        source: nix::errno::Errno,
+    },
     #[error("the supervisor task has ended")]
     Closed,
 }
@@ -146,9 +158,19 @@ pub struct StopOutcome {
 }
 
 enum Request {
-    Signal { signal: Signal, to: FaultTarget, reply: oneshot::Sender<Result<Delivery, SignalError>> },
-    KillGroupOf { incarnation: u32, reply: oneshot::Sender<Option<u32>> },
-    Stop { grace: Duration, reply: oneshot::Sender<StopOutcome> },
+    Signal {
+        signal: Signal,
+        to: FaultTarget,
+        reply: oneshot::Sender<Result<Delivery, SignalError>>,
+    },
+    KillGroupOf {
+        incarnation: u32,
+        reply: oneshot::Sender<Option<u32>>,
+    },
+    Stop {
+        grace: Duration,
+        reply: oneshot::Sender<StopOutcome>,
+    },
 }
 
 /// The process groups of every incarnation. Dropping the supervisor sends
@@ -172,7 +194,9 @@ impl Groups {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, u32>> {
-        self.by_incarnation.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.by_incarnation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Sends SIGKILL to every group that still has members, and returns the
@@ -190,7 +214,11 @@ impl Groups {
         let mut survivors = Vec::new();
         for pgid in self.all() {
             for pid in wait_until_gone(pgid, Duration::from_secs(2)) {
-                survivors.push(Survivor { pid, pgid, command_line: process::command_line(pid) });
+                survivors.push(Survivor {
+                    pid,
+                    pgid,
+                    command_line: process::command_line(pid),
+                });
             }
         }
         survivors
@@ -224,7 +252,11 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts the supervisor task, which spawns the first incarnation at
     /// once. Must be called inside a tokio runtime.
-    pub fn start(config: SupervisorConfig, timeline: Arc<Timeline>, logs: Arc<LogBuffer>) -> Supervisor {
+    pub fn start(
+        config: SupervisorConfig,
+        timeline: Arc<Timeline>,
+        logs: Arc<LogBuffer>,
+    ) -> Supervisor {
         let (requests, receiver) = mpsc::channel(16);
         let (state_sender, state) = watch::channel(SupervisorState::default());
         let groups = Arc::new(Groups::default());
@@ -238,7 +270,13 @@ impl Supervisor {
             restart_times: VecDeque::new(),
         };
         let task = tokio::spawn(task.run());
-        Supervisor { requests, state, task: Some(task), groups, logs }
+        Supervisor {
+            requests,
+            state,
+            task: Some(task),
+            groups,
+            logs,
+        }
     }
 
     /// The current state.
@@ -259,7 +297,10 @@ impl Supervisor {
     /// Sends `signal` to the running incarnation's main process or group.
     pub async fn signal(&self, signal: Signal, to: FaultTarget) -> Result<Delivery, SignalError> {
         let (reply, response) = oneshot::channel();
-        self.requests.send(Request::Signal { signal, to, reply }).await.map_err(|_| SignalError::Closed)?;
+        self.requests
+            .send(Request::Signal { signal, to, reply })
+            .await
+            .map_err(|_| SignalError::Closed)?;
         response.await.map_err(|_| SignalError::Closed)?
     }
 
@@ -267,14 +308,18 @@ impl Supervisor {
     /// returns the group id, or `None` when the group has no member left.
     pub async fn kill_group_of(&self, incarnation: u32) -> Option<u32> {
         let (reply, response) = oneshot::channel();
-        self.requests.send(Request::KillGroupOf { incarnation, reply }).await.ok()?;
+        self.requests
+            .send(Request::KillGroupOf { incarnation, reply })
+            .await
+            .ok()?;
         response.await.ok().flatten()
     }
 
     /// Waits until `incarnation` exits, for at most `limit`.
     pub async fn wait_for_exit(&self, incarnation: u32, limit: Duration) -> Option<Exit> {
         let mut state = self.state.clone();
-        let found = tokio::time::timeout(limit, state.wait_for(|s| s.exit_of(incarnation).is_some())).await;
+        let found =
+            tokio::time::timeout(limit, state.wait_for(|s| s.exit_of(incarnation).is_some())).await;
         match found {
             Ok(Ok(state)) => state.exit_of(incarnation),
             _ => self.state().exit_of(incarnation),
@@ -286,7 +331,12 @@ impl Supervisor {
     /// created. Returns what was left.
     pub async fn stop(&mut self, grace: Duration) -> StopOutcome {
         let (reply, response) = oneshot::channel();
-        let outcome = if self.requests.send(Request::Stop { grace, reply }).await.is_ok() {
+        let outcome = if self
+            .requests
+            .send(Request::Stop { grace, reply })
+            .await
+            .is_ok()
+        {
             response.await.ok()
         } else {
             None
@@ -339,8 +389,12 @@ impl Task {
             let ended = match self.spawn(incarnation) {
                 Ok(child) => self.supervise(incarnation, child).await,
                 Err(error) => {
-                    self.timeline.record(EventKind::SpawnFailed { incarnation, error: error.clone() });
-                    self.state.send_modify(|s| s.halted = Some(Halt::SpawnFailed(error)));
+                    self.timeline.record(EventKind::SpawnFailed {
+                        incarnation,
+                        error: error.clone(),
+                    });
+                    self.state
+                        .send_modify(|s| s.halted = Some(Halt::SpawnFailed(error)));
                     break;
                 }
             };
@@ -353,7 +407,9 @@ impl Task {
 
             if let Some(halt) = self.restart_decision(exit) {
                 if let Halt::Intensity(reason) = &halt {
-                    self.timeline.record(EventKind::GaveUp { reason: reason.clone() });
+                    self.timeline.record(EventKind::GaveUp {
+                        reason: reason.clone(),
+                    });
                 }
                 self.state.send_modify(|s| s.halted = Some(halt));
                 break;
@@ -361,13 +417,21 @@ impl Task {
 
             // Consecutive restarts grow the backoff; an incarnation that
             // ran longer than the intensity window resets it.
-            let ran_for = exit.at.saturating_duration_since(self.state.borrow().spawn_of(exit.incarnation).map_or(exit.at, |s| s.at));
+            let ran_for = exit.at.saturating_duration_since(
+                self.state
+                    .borrow()
+                    .spawn_of(exit.incarnation)
+                    .map_or(exit.at, |s| s.at),
+            );
             if ran_for >= self.config.intensity.within.0 {
                 consecutive_restarts = 0;
             }
             let delay = backoff_delay(&self.config.backoff, consecutive_restarts);
             consecutive_restarts += 1;
-            self.timeline.record(EventKind::RestartScheduled { incarnation: incarnation + 1, delay_ms: delay.as_millis() as u64 });
+            self.timeline.record(EventKind::RestartScheduled {
+                incarnation: incarnation + 1,
+                delay_ms: delay.as_millis() as u64,
+            });
             if !self.wait_backoff(delay).await {
                 return;
             }
@@ -390,20 +454,46 @@ impl Task {
             // from the target's signals.
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|err| format!("failed to start {}: {err}", self.config.program.display()))?;
-        let pid = child.id().ok_or_else(|| String::from("the spawned process has no pid"))?;
+        let mut child = command
+            .spawn()
+            .map_err(|err| format!("failed to start {}: {err}", self.config.program.display()))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| String::from("the spawned process has no pid"))?;
         let at = Instant::now();
         self.groups.insert(incarnation, pid);
-        self.timeline.record_at(at, EventKind::Spawned { incarnation, pid });
-        tracing::debug!(pid, incarnation, "spawned {}", self.config.program.display());
+        self.timeline
+            .record_at(at, EventKind::Spawned { incarnation, pid });
+        tracing::debug!(
+            pid,
+            incarnation,
+            "spawned {}",
+            self.config.program.display()
+        );
 
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(logs::capture(stdout, Stream::Stdout, incarnation, self.logs.clone(), self.timeline.clone()));
+            tokio::spawn(logs::capture(
+                stdout,
+                Stream::Stdout,
+                incarnation,
+                self.logs.clone(),
+                self.timeline.clone(),
+            ));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(logs::capture(stderr, Stream::Stderr, incarnation, self.logs.clone(), self.timeline.clone()));
+            tokio::spawn(logs::capture(
+                stderr,
+                Stream::Stderr,
+                incarnation,
+                self.logs.clone(),
+                self.timeline.clone(),
+            ));
         }
-        let spawn = Spawn { incarnation, pid, at };
+        let spawn = Spawn {
+            incarnation,
+            pid,
+            at,
+        };
         self.state.send_modify(|s| {
             s.running = Some(spawn);
             s.spawns.push(spawn);
@@ -445,8 +535,20 @@ impl Task {
 
     fn record_exit(&mut self, incarnation: u32, pid: u32, status: ExitStatus) -> Exit {
         let at = Instant::now();
-        self.timeline.record_at(at, EventKind::Exited { incarnation, pid, status });
-        let exit = Exit { incarnation, pid, status, at };
+        self.timeline.record_at(
+            at,
+            EventKind::Exited {
+                incarnation,
+                pid,
+                status,
+            },
+        );
+        let exit = Exit {
+            incarnation,
+            pid,
+            status,
+            at,
+        };
         self.state.send_modify(|s| {
             s.running = None;
             s.exits.push(exit);
@@ -454,7 +556,13 @@ impl Task {
         exit
     }
 
-    fn deliver(&self, incarnation: u32, pid: u32, signal: Signal, to: FaultTarget) -> Result<Delivery, SignalError> {
+    fn deliver(
+        &self,
+        incarnation: u32,
+        pid: u32,
+        signal: Signal,
+        to: FaultTarget,
+    ) -> Result<Delivery, SignalError> {
         // The child has not been waited for, so `pid` still names it (or
         // its zombie) and cannot belong to another process.
         let result = match to {
@@ -462,13 +570,28 @@ impl Task {
             FaultTarget::Group => process::signal_group(pid, signal),
         };
         let at = Instant::now();
-        result.map_err(|source| SignalError::Kill { signal: signal.as_str(), pid, source })?;
+        result.map_err(|source| SignalError::Kill {
+            signal: signal.as_str(),
+            pid,
+            source,
+        })?;
         let to = match to {
             FaultTarget::Main => "main process",
             FaultTarget::Group => "process group",
         };
-        self.timeline.record_at(at, EventKind::SignalSent { signal: signal.as_str().to_owned(), to: to.to_owned(), pid });
-        Ok(Delivery { incarnation, pid, at })
+        self.timeline.record_at(
+            at,
+            EventKind::SignalSent {
+                signal: signal.as_str().to_owned(),
+                to: to.to_owned(),
+                pid,
+            },
+        );
+        Ok(Delivery {
+            incarnation,
+            pid,
+            at,
+        })
     }
 
     fn kill_group(&self, incarnation: u32) -> Option<u32> {
@@ -483,22 +606,33 @@ impl Task {
     /// Kills processes of `incarnation` that outlived its main process, so
     /// the next incarnation does not race them for ports or lock files.
     fn kill_leftovers(&self, incarnation: u32) {
-        let Some(pgid) = self.groups.get(incarnation) else { return };
+        let Some(pgid) = self.groups.get(incarnation) else {
+            return;
+        };
         let pids = process::group_members(pgid);
         if pids.is_empty() {
             return;
         }
         let _ = process::signal_group(pgid, Signal::SIGKILL);
         wait_until_gone(pgid, Duration::from_secs(2));
-        self.timeline.record(EventKind::LeftoversKilled { incarnation, pids });
+        self.timeline
+            .record(EventKind::LeftoversKilled { incarnation, pids });
     }
 
     /// Returns why the supervisor must not restart after `exit`, if it must not.
     fn restart_decision(&mut self, exit: Exit) -> Option<Halt> {
         match self.config.restart {
-            RestartPolicy::Never => return Some(Halt::Policy(format!("restart policy `never`; incarnation #{} ended: {}", exit.incarnation, exit.status))),
+            RestartPolicy::Never => {
+                return Some(Halt::Policy(format!(
+                    "restart policy `never`; incarnation #{} ended: {}",
+                    exit.incarnation, exit.status
+                )));
+            }
             RestartPolicy::OnFailure if exit.status.success() => {
-                return Some(Halt::Policy(format!("restart policy `on-failure`; incarnation #{} exited successfully", exit.incarnation)));
+                return Some(Halt::Policy(format!(
+                    "restart policy `on-failure`; incarnation #{} exited successfully",
+                    exit.incarnation
+                )));
             }
             _ => {}
         }
@@ -506,7 +640,11 @@ impl Task {
         let Intensity { restarts, within } = self.config.intensity;
         let now = Instant::now();
         self.restart_times.push_back(now);
-        while self.restart_times.front().is_some_and(|t| now.saturating_duration_since(*t) > within.0) {
+        while self
+            .restart_times
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > within.0)
+        {
             self.restart_times.pop_front();
         }
         if self.restart_times.len() > restarts as usize {
@@ -559,7 +697,13 @@ impl Task {
         self.finish();
     }
 
-    async fn stop(&mut self, incarnation: u32, pid: u32, child: &mut Child, grace: Duration) -> StopOutcome {
+    async fn stop(
+        &mut self,
+        incarnation: u32,
+        pid: u32,
+        child: &mut Child,
+        grace: Duration,
+    ) -> StopOutcome {
         let mut killed_after_grace = false;
         if !grace.is_zero() {
             let _ = process::signal_group(pid, Signal::SIGTERM);
@@ -572,7 +716,9 @@ impl Task {
                 child.wait().await
             }
         };
-        let status = status.map(ExitStatus::from_std).unwrap_or(ExitStatus::Code(-1));
+        let status = status
+            .map(ExitStatus::from_std)
+            .unwrap_or(ExitStatus::Code(-1));
         self.record_exit(incarnation, pid, status);
         let mut outcome = self.finish();
         outcome.killed_after_grace = killed_after_grace;
@@ -587,7 +733,10 @@ impl Task {
                 s.halted = Some(Halt::Stopped);
             }
         });
-        StopOutcome { killed_after_grace: false, survivors }
+        StopOutcome {
+            killed_after_grace: false,
+            survivors,
+        }
     }
 }
 
@@ -606,14 +755,24 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let backoff = Backoff { initial: Dur::from_millis(100), max: Dur::from_millis(500), factor: 2.0 };
-        let delays: Vec<u128> = (0..5).map(|n| backoff_delay(&backoff, n).as_millis()).collect();
+        let backoff = Backoff {
+            initial: Dur::from_millis(100),
+            max: Dur::from_millis(500),
+            factor: 2.0,
+        };
+        let delays: Vec<u128> = (0..5)
+            .map(|n| backoff_delay(&backoff, n).as_millis())
+            .collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
     }
 
     #[test]
     fn backoff_zero_initial_stays_zero() {
-        let backoff = Backoff { initial: Dur::from_millis(0), max: Dur::from_secs(2), factor: 2.0 };
+        let backoff = Backoff {
+            initial: Dur::from_millis(0),
+            max: Dur::from_secs(2),
+            factor: 2.0,
+        };
         assert_eq!(backoff_delay(&backoff, 10), Duration::ZERO);
     }
 }

@@ -24,7 +24,10 @@ impl ExitStatus {
         use std::os::unix::process::ExitStatusExt;
         match (status.code(), status.signal()) {
             (Some(code), _) => ExitStatus::Code(code),
-            (None, Some(signal)) => ExitStatus::Signal { signal, core_dumped: status.core_dumped() },
+            (None, Some(signal)) => ExitStatus::Signal {
+                signal,
+                core_dumped: status.core_dumped(),
+            },
             // Neither a code nor a signal: only a stopped or continued
             // status looks like this, and wait() never returns those.
             (None, None) => ExitStatus::Code(-1),
@@ -41,8 +44,12 @@ impl std::fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
             ExitStatus::Code(code) => write!(f, "exit code {code}"),
-            ExitStatus::Signal { signal, core_dumped } => {
-                let name = nix::sys::signal::Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned());
+            ExitStatus::Signal {
+                signal,
+                core_dumped,
+            } => {
+                let name = nix::sys::signal::Signal::try_from(signal)
+                    .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned());
                 write!(f, "killed by {name}")?;
                 if core_dumped {
                     f.write_str(" (core dumped)")?;
@@ -62,7 +69,11 @@ pub enum EventKind {
     /// The target could not be started.
     SpawnFailed { incarnation: u32, error: String },
     /// The main process of an incarnation exited.
-    Exited { incarnation: u32, pid: u32, status: ExitStatus },
+    Exited {
+        incarnation: u32,
+        pid: u32,
+        status: ExitStatus,
+    },
     /// Processes of an earlier incarnation outlived its main process and
     /// were killed before the restart.
     LeftoversKilled { incarnation: u32, pids: Vec<u32> },
@@ -77,7 +88,11 @@ pub enum EventKind {
     /// A fault began.
     FaultStarted { fault: String, occurrence: u32 },
     /// A signal was sent.
-    SignalSent { signal: String, to: String, pid: u32 },
+    SignalSent {
+        signal: String,
+        to: String,
+        pid: u32,
+    },
     /// The grace period ended with the main process alive, so SIGKILL went
     /// to the whole process group.
     Escalated { fault: String, pgid: u32 },
@@ -86,9 +101,17 @@ pub enum EventKind {
     /// SIGCONT was sent.
     Thawed { fault: String },
     /// A fault's recovery ended with a passing readiness probe.
-    Recovered { fault: String, occurrence: u32, ttr_ms: f64 },
+    Recovered {
+        fault: String,
+        occurrence: u32,
+        ttr_ms: f64,
+    },
     /// A fault's recovery did not end.
-    NotRecovered { fault: String, occurrence: u32, reason: String },
+    NotRecovered {
+        fault: String,
+        occurrence: u32,
+        reason: String,
+    },
     /// The settle period began.
     Settling,
     /// Teardown began.
@@ -100,27 +123,64 @@ pub enum EventKind {
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EventKind::Spawned { incarnation, pid } => write!(f, "spawned incarnation #{incarnation} (pid {pid})"),
-            EventKind::SpawnFailed { incarnation, error } => write!(f, "failed to spawn incarnation #{incarnation}: {error}"),
-            EventKind::Exited { incarnation, pid, status } => write!(f, "incarnation #{incarnation} (pid {pid}) ended: {status}"),
-            EventKind::LeftoversKilled { incarnation, pids } => {
-                write!(f, "killed {} leftover process(es) of incarnation #{incarnation}: {pids:?}", pids.len())
+            EventKind::Spawned { incarnation, pid } => {
+                write!(f, "spawned incarnation #{incarnation} (pid {pid})")
             }
-            EventKind::RestartScheduled { incarnation, delay_ms } => {
-                write!(f, "restart as incarnation #{incarnation} after {delay_ms}ms backoff")
+            EventKind::SpawnFailed { incarnation, error } => {
+                write!(f, "failed to spawn incarnation #{incarnation}: {error}")
+            }
+            EventKind::Exited {
+                incarnation,
+                pid,
+                status,
+            } => write!(f, "incarnation #{incarnation} (pid {pid}) ended: {status}"),
+            EventKind::LeftoversKilled { incarnation, pids } => {
+                write!(
+                    f,
+                    "killed {} leftover process(es) of incarnation #{incarnation}: {pids:?}",
+                    pids.len()
+                )
+            }
+            EventKind::RestartScheduled {
+                incarnation,
+                delay_ms,
+            } => {
+                write!(
+                    f,
+                    "restart as incarnation #{incarnation} after {delay_ms}ms backoff"
+                )
             }
             EventKind::GaveUp { reason } => write!(f, "supervisor gave up: {reason}"),
             EventKind::Ready { incarnation } => write!(f, "incarnation #{incarnation} ready"),
             EventKind::SetupDone => f.write_str("setup commands done"),
-            EventKind::FaultStarted { fault, occurrence } => write!(f, "fault `{fault}` #{occurrence}"),
-            EventKind::SignalSent { signal, to, pid } => write!(f, "sent {signal} to {to} (pid {pid})"),
-            EventKind::Escalated { fault, pgid } => write!(f, "grace of `{fault}` ended: SIGKILL to process group {pgid}"),
+            EventKind::FaultStarted { fault, occurrence } => {
+                write!(f, "fault `{fault}` #{occurrence}")
+            }
+            EventKind::SignalSent { signal, to, pid } => {
+                write!(f, "sent {signal} to {to} (pid {pid})")
+            }
+            EventKind::Escalated { fault, pgid } => write!(
+                f,
+                "grace of `{fault}` ended: SIGKILL to process group {pgid}"
+            ),
             EventKind::Frozen { fault } => write!(f, "`{fault}`: SIGSTOP"),
             EventKind::Thawed { fault } => write!(f, "`{fault}`: SIGCONT"),
-            EventKind::Recovered { fault, occurrence, ttr_ms } => {
-                write!(f, "recovered from `{fault}` #{occurrence} in {}", format_duration(Duration::from_secs_f64(ttr_ms / 1000.0)))
+            EventKind::Recovered {
+                fault,
+                occurrence,
+                ttr_ms,
+            } => {
+                write!(
+                    f,
+                    "recovered from `{fault}` #{occurrence} in {}",
+                    format_duration(Duration::from_secs_f64(ttr_ms / 1000.0))
+                )
             }
-            EventKind::NotRecovered { fault, occurrence, reason } => write!(f, "no recovery from `{fault}` #{occurrence}: {reason}"),
+            EventKind::NotRecovered {
+                fault,
+                occurrence,
+                reason,
+            } => write!(f, "no recovery from `{fault}` #{occurrence}: {reason}"),
             EventKind::Settling => f.write_str("settle period"),
             EventKind::TeardownStarted => f.write_str("teardown"),
             EventKind::TeardownDone => f.write_str("teardown done"),
@@ -137,7 +197,10 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-fn serialize_millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_millis<S: serde::Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(duration.as_secs_f64() * 1000.0)
 }
 
@@ -151,7 +214,10 @@ pub struct Timeline {
 impl Timeline {
     /// Starts a timeline whose offsets count from now.
     pub fn new() -> Self {
-        Timeline { start: Instant::now(), events: Mutex::new(Vec::new()) }
+        Timeline {
+            start: Instant::now(),
+            events: Mutex::new(Vec::new()),
+        }
     }
 
     /// The instant that offsets count from.
@@ -173,7 +239,10 @@ impl Timeline {
     pub fn record_at(&self, instant: Instant, kind: EventKind) -> Duration {
         let at = self.offset(instant);
         tracing::debug!(at = ?at, "{kind}");
-        let mut events = self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Events may be recorded slightly out of order by concurrent tasks;
         // keep the list sorted by time.
         let position = events.partition_point(|event| event.at <= at);
@@ -183,7 +252,10 @@ impl Timeline {
 
     /// A copy of every event so far.
     pub fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 

@@ -1,0 +1,177 @@
+//! `cargo test` integration: every YAML file of a folder becomes one
+//! libtest-mimic trial, so `cargo test` and `cargo nextest` run chaos
+//! experiments like any other test.
+//!
+//! A test target with `harness = false`:
+//!
+//! ```toml
+//! [[test]]
+//! name = "chaos"
+//! harness = false
+//! ```
+//!
+//! and a `tests/chaos.rs` of one line:
+//!
+//! ```text
+//! fn main() {
+//!     roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/chaos")).run()
+//! }
+//! ```
+//!
+//! Each trial is named by the file's path relative to the folder, such as
+//! `workers/sigkill.yaml`. The usual libtest flags work: name filters,
+//! `--exact`, `--list --format terse`, `--ignored`, `--test-threads`. An
+//! `--exact` filter that names a YAML case (ends in `.yaml` or `.yml`) but
+//! matches none is an error, so a renamed case cannot turn into a silent
+//! pass; other exact names are left to the other test targets of a
+//! workspace.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use crate::report::{Outcome, render_text};
+use crate::{runner, spec};
+
+/// The chaos test harness for one folder of YAML cases.
+#[derive(Debug)]
+pub struct Harness {
+    root: PathBuf,
+    expected_failures: BTreeMap<String, String>,
+    ignored: BTreeMap<String, String>,
+}
+
+impl Harness {
+    /// A harness for the cases under `root`, searched recursively.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        // `CARGO_MANIFEST_DIR/../chaos` reads better without the `..`.
+        let root = root.canonicalize().unwrap_or(root);
+        Harness {
+            root,
+            expected_failures: BTreeMap::new(),
+            ignored: BTreeMap::new(),
+        }
+    }
+
+    /// Declares that case `name` must fail a hypothesis, with a report that
+    /// contains `message`. The trial passes only then, which keeps
+    /// demonstrations of caught bugs in the test suite.
+    pub fn expect_failure(mut self, name: &str, message: &str) -> Self {
+        self.expected_failures
+            .insert(name.to_owned(), message.to_owned());
+        self
+    }
+
+    /// Marks case `name` as ignored, so it runs only with `--ignored` or
+    /// `--include-ignored`.
+    pub fn ignore(mut self, name: &str, reason: &str) -> Self {
+        self.ignored.insert(name.to_owned(), reason.to_owned());
+        self
+    }
+
+    /// The trials, one per YAML file, sorted by name.
+    pub fn trials(&self) -> Result<Vec<Trial>, String> {
+        let mut files = Vec::new();
+        collect_yaml(&self.root, &mut files).map_err(|err| {
+            format!(
+                "failed to list chaos cases in {}: {err}",
+                self.root.display()
+            )
+        })?;
+        files.sort();
+
+        let mut trials = Vec::new();
+        for file in files {
+            let name = file
+                .strip_prefix(&self.root)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let expected = self.expected_failures.get(&name).cloned();
+            let trial = Trial::test(name.clone(), move || run_case(&file, expected.as_deref()));
+            trials.push(match self.ignored.get(&name) {
+                Some(_) => trial.with_ignored_flag(true),
+                None => trial,
+            });
+        }
+
+        let known: Vec<&str> = trials.iter().map(Trial::name).collect();
+        for name in self.expected_failures.keys().chain(self.ignored.keys()) {
+            if !known.contains(&name.as_str()) {
+                return Err(format!(
+                    "case `{name}` named in the harness setup does not exist under {}",
+                    self.root.display()
+                ));
+            }
+        }
+        Ok(trials)
+    }
+
+    /// Parses the command line, runs the trials and exits the process with
+    /// libtest's exit code.
+    pub fn run(self) -> ! {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .try_init();
+        let args = Arguments::from_args();
+        let trials = match self.trials() {
+            Ok(trials) => trials,
+            Err(message) => {
+                eprintln!("error: {message}");
+                std::process::exit(101);
+            }
+        };
+        if let Some(filter) = args.filter.as_deref().filter(|_| args.exact) {
+            let names_a_case = filter.ends_with(".yaml") || filter.ends_with(".yml");
+            if names_a_case && !trials.iter().any(|trial| trial.name() == filter) {
+                eprintln!(
+                    "error: no chaos case is named `{filter}` under {}",
+                    self.root.display()
+                );
+                let names: Vec<&str> = trials.iter().map(Trial::name).collect();
+                eprintln!("known cases: {}", names.join(", "));
+                std::process::exit(101);
+            }
+        }
+        libtest_mimic::run(&args, trials).exit()
+    }
+}
+
+fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_yaml(&path, files)?;
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one case and turns its report into a trial result.
+fn run_case(file: &Path, expected_failure: Option<&str>) -> Result<(), Failed> {
+    let experiment = spec::load_file(file).map_err(|err| Failed::from(err.to_string()))?;
+    let report = runner::run_blocking(&experiment);
+    let text = render_text(&report, false);
+    match (report.outcome, expected_failure) {
+        (Outcome::Passed, None) => Ok(()),
+        (Outcome::Failed, Some(message)) if text.contains(message) => Ok(()),
+        (Outcome::Failed, Some(message)) => {
+            Err(format!("the experiment failed as expected, but its report does not contain `{message}`:\n{text}").into())
+        }
+        (Outcome::Passed, Some(message)) => {
+            Err(format!("the experiment was expected to fail with `{message}`, but every hypothesis holds:\n{text}").into())
+        }
+        (Outcome::Failed | Outcome::Error, _) => Err(text.into()),
+    }
+}
