@@ -5,8 +5,10 @@
 //! One YAML file describes one experiment. [`load_file`] reads and checks
 //! one; [`Experiment`] is the checked value that the runner executes.
 
+mod check;
 mod experiment;
 mod load;
+mod location;
 mod placeholder;
 mod values;
 

@@ -1,0 +1,622 @@
+//! The checks that serde cannot express: exactly-one-of choices,
+//! placeholders, loopback-only probe addresses and schedules.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use regex::Regex;
+use serde_saphyr::Spanned;
+
+use super::load::{Context, SpecError};
+use super::location::is_key;
+use super::placeholder::{self, Placeholder, Segment};
+use super::{
+    API_VERSION, Check, Command, Document, ExecStep, Experiment, Fault, FaultAction, FaultSpec,
+    FaultTarget, FaultTargetSpec, Hypothesis, HypothesisSpec, KIND, ProbeKind, Program, Readiness,
+    ReadySpec, ScheduleSpec, TargetConfig, TtrSpec,
+};
+
+/// Turns a parsed [`Document`] into a checked [`Experiment`].
+pub(super) struct Checker<'a> {
+    context: &'a Context<'a>,
+    cargo_bins: BTreeSet<String>,
+}
+
+impl<'a> Checker<'a> {
+    pub(super) fn new(context: &'a Context<'a>) -> Self {
+        Checker {
+            context,
+            cargo_bins: BTreeSet::new(),
+        }
+    }
+
+    pub(super) fn check(
+        mut self,
+        document: Document,
+        file: Option<&Path>,
+        base_dir: &Path,
+    ) -> Result<Experiment, SpecError> {
+        let cx = self.context;
+        if document.api_version.value != API_VERSION {
+            return Err(cx.at(
+                &document.api_version,
+                "apiVersion",
+                format!("unsupported apiVersion `{}`; this version of roulette-test reads `{API_VERSION}`", document.api_version.value),
+            ));
+        }
+        if document.kind.value != KIND {
+            return Err(cx.at(
+                &document.kind,
+                "kind",
+                format!(
+                    "unsupported kind `{}`; write `kind: {KIND}`",
+                    document.kind.value
+                ),
+            ));
+        }
+        if document.metadata.name.trim().is_empty() {
+            return Err(cx.at(
+                &document.api_version,
+                "metadata.name",
+                "the experiment name is empty; give it a name",
+            ));
+        }
+
+        let spec = document.spec;
+        let target = self.check_target(&spec.target)?;
+        let setup = spec
+            .setup
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                self.check_command(
+                    step,
+                    &step.value,
+                    &format!("spec.setup[{i}].exec"),
+                    &target.ports,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut names = BTreeSet::new();
+        let mut faults = Vec::new();
+        for (i, fault) in spec.faults.iter().enumerate() {
+            let checked = self.check_fault(fault, i)?;
+            if !names.insert(checked.name.clone()) {
+                return Err(cx.at(
+                    fault,
+                    format!("spec.faults[{i}].name"),
+                    format!(
+                        "duplicate fault name `{}`; give each fault its own name",
+                        checked.name
+                    ),
+                ));
+            }
+            faults.push(checked);
+        }
+
+        let mut names = BTreeSet::new();
+        let mut hypotheses = Vec::new();
+        for (i, hypothesis) in spec.hypothesis.iter().enumerate() {
+            let checked = self.check_hypothesis(hypothesis, i, &target.ports, &faults)?;
+            if !names.insert(checked.name.clone()) {
+                return Err(cx.at(
+                    hypothesis,
+                    format!("spec.hypothesis[{i}].name"),
+                    format!(
+                        "duplicate hypothesis name `{}`; give each hypothesis its own name",
+                        checked.name
+                    ),
+                ));
+            }
+            hypotheses.push(checked);
+        }
+
+        if spec.policy.timeout.0.is_zero() {
+            return Err(cx.at(
+                &spec.target,
+                "spec.policy.timeout",
+                "the experiment timeout is zero; set it above zero, such as `2m`",
+            ));
+        }
+
+        Ok(Experiment {
+            name: document.metadata.name,
+            description: document.metadata.description,
+            labels: document.metadata.labels,
+            source: file.map(Path::to_owned),
+            base_dir: base_dir.to_owned(),
+            target,
+            setup,
+            faults,
+            seed: spec.seed,
+            settle: spec.settle,
+            timeout: spec.policy.timeout,
+            hypotheses,
+            cargo_bins: self.cargo_bins,
+        })
+    }
+
+    fn check_target(&mut self, target: &Spanned<super::Target>) -> Result<TargetConfig, SpecError> {
+        let cx = self.context;
+        let program = match (&target.value.command, &target.value.cargo_bin) {
+            (Some(command), None) => {
+                self.check_templates(
+                    command,
+                    "spec.target.command",
+                    std::slice::from_ref(&command.value),
+                    &target.value.ports,
+                )?;
+                Program::Command(command.value.clone())
+            }
+            (None, Some(bin)) => Program::CargoBin(bin.value.clone()),
+            (Some(command), Some(_)) => {
+                return Err(cx.at(
+                    command,
+                    "spec.target",
+                    "both `command` and `cargo_bin` are set; keep exactly one of them",
+                ));
+            }
+            (None, None) => {
+                return Err(cx.at(target, "spec.target", "no program to run; set `command` (a path or a name on PATH) or `cargo_bin` (a binary of this cargo workspace)"));
+            }
+        };
+
+        let mut seen = BTreeSet::new();
+        for port in &target.value.ports {
+            if !is_key(port) || port.contains('-') {
+                return Err(cx.at(
+                    target,
+                    "spec.target.ports",
+                    format!("invalid port name `{port}`; use letters, digits and `_`"),
+                ));
+            }
+            if !seen.insert(port) {
+                return Err(cx.at(
+                    target,
+                    "spec.target.ports",
+                    format!("duplicate port name `{port}`"),
+                ));
+            }
+        }
+
+        let ports = &target.value.ports;
+        self.check_templates(target, "spec.target.args", &target.value.args, ports)?;
+        let env_values: Vec<String> = target.value.env.values().cloned().collect();
+        self.check_templates(target, "spec.target.env", &env_values, ports)?;
+
+        let backoff = target.value.supervisor.backoff;
+        if !(backoff.factor.is_finite() && backoff.factor >= 1.0) {
+            return Err(cx.at(
+                target,
+                "spec.target.supervisor.backoff.factor",
+                format!(
+                    "backoff factor {} is below 1; use 1 for a constant delay or more to grow it",
+                    backoff.factor
+                ),
+            ));
+        }
+        if backoff.initial > backoff.max {
+            return Err(cx.at(
+                target,
+                "spec.target.supervisor.backoff",
+                format!(
+                    "backoff initial {} is above max {}; lower initial or raise max",
+                    backoff.initial, backoff.max
+                ),
+            ));
+        }
+
+        let ready = self.check_ready(&target.value.ready, ports)?;
+        Ok(TargetConfig {
+            program,
+            args: target.value.args.clone(),
+            env: target.value.env.clone(),
+            ports: ports.clone(),
+            restart: target.value.supervisor.restart,
+            backoff,
+            intensity: target.value.supervisor.intensity,
+            ready,
+        })
+    }
+
+    fn check_ready(
+        &mut self,
+        ready: &Spanned<ReadySpec>,
+        ports: &[String],
+    ) -> Result<Readiness, SpecError> {
+        let cx = self.context;
+        let spec = &ready.value;
+        let count = [
+            spec.http.is_some(),
+            spec.tcp.is_some(),
+            spec.log.is_some(),
+            spec.exec.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        if count != 1 {
+            return Err(cx.at(
+                ready,
+                "spec.target.ready",
+                format!(
+                    "{count} probes are set; set exactly one of `http`, `tcp`, `log` or `exec`"
+                ),
+            ));
+        }
+        let probe = if let Some(http) = &spec.http {
+            self.check_templates(
+                ready,
+                "spec.target.ready.http.url",
+                std::slice::from_ref(&http.url),
+                ports,
+            )?;
+            check_loopback_url(&http.url)
+                .map_err(|message| cx.at(ready, "spec.target.ready.http.url", message))?;
+            ProbeKind::Http {
+                url: http.url.clone(),
+                status: http.status,
+            }
+        } else if let Some(address) = &spec.tcp {
+            self.check_templates(
+                ready,
+                "spec.target.ready.tcp",
+                std::slice::from_ref(address),
+                ports,
+            )?;
+            check_loopback_host(
+                address
+                    .rsplit_once(':')
+                    .map_or(address.as_str(), |(host, _)| host),
+            )
+            .map_err(|message| cx.at(ready, "spec.target.ready.tcp", message))?;
+            ProbeKind::Tcp(address.clone())
+        } else if let Some(pattern) = &spec.log {
+            let regex = Regex::new(pattern).map_err(|err| {
+                cx.at(
+                    ready,
+                    "spec.target.ready.log",
+                    format!("invalid regular expression: {err}"),
+                )
+            })?;
+            ProbeKind::Log(regex)
+        } else {
+            let argv = spec.exec.clone().unwrap_or_default();
+            if argv.is_empty() {
+                return Err(cx.at(
+                    ready,
+                    "spec.target.ready.exec",
+                    "the command is empty; give a program and its arguments",
+                ));
+            }
+            self.check_templates(ready, "spec.target.ready.exec", &argv, ports)?;
+            ProbeKind::Exec(argv)
+        };
+        for (field, value) in [
+            ("interval", spec.interval),
+            ("attempt_timeout", spec.attempt_timeout),
+            ("timeout", spec.timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(cx.at(
+                    ready,
+                    format!("spec.target.ready.{field}"),
+                    format!("`{field}` is zero; set it above zero"),
+                ));
+            }
+        }
+        Ok(Readiness {
+            probe,
+            interval: spec.interval,
+            attempt_timeout: spec.attempt_timeout,
+            timeout: spec.timeout,
+        })
+    }
+
+    fn check_command<T>(
+        &mut self,
+        at: &Spanned<T>,
+        step: &ExecStep,
+        field: &str,
+        ports: &[String],
+    ) -> Result<Command, SpecError> {
+        if step.exec.is_empty() {
+            return Err(self.context.at(
+                at,
+                field,
+                "the command is empty; give a program and its arguments",
+            ));
+        }
+        self.check_templates(at, field, &step.exec, ports)?;
+        Ok(Command {
+            argv: step.exec.clone(),
+            timeout: step.timeout,
+        })
+    }
+
+    /// Checks placeholder syntax and port names, and records the
+    /// `${cargo_bin.NAME}` binaries that the run must resolve.
+    fn check_templates<T>(
+        &mut self,
+        at: &Spanned<T>,
+        field: &str,
+        templates: &[String],
+        ports: &[String],
+    ) -> Result<(), SpecError> {
+        for template in templates {
+            let segments = placeholder::parse(template)
+                .map_err(|err| self.context.at(at, field, err.to_string()))?;
+            for segment in segments {
+                match segment {
+                    Segment::Placeholder(Placeholder::Port(name)) if !ports.contains(&name) => {
+                        let err = super::PlaceholderError::UndeclaredPort { name };
+                        return Err(self.context.at(at, field, err.to_string()));
+                    }
+                    Segment::Placeholder(Placeholder::CargoBin(name)) => {
+                        self.cargo_bins.insert(name);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_fault(
+        &mut self,
+        spanned: &Spanned<FaultSpec>,
+        index: usize,
+    ) -> Result<Fault, SpecError> {
+        let cx = self.context;
+        let fault = &spanned.value;
+        let field = format!("spec.faults[{index}]");
+        if fault.name.trim().is_empty() {
+            return Err(cx.at(
+                spanned,
+                format!("{field}.name"),
+                "the fault name is empty; give it a name",
+            ));
+        }
+        let action = match (fault.signal, fault.freeze) {
+            (Some(signal), None) => {
+                if signal.0 == nix::sys::signal::Signal::SIGKILL && fault.grace.is_some() {
+                    return Err(cx.at(
+                        spanned,
+                        format!("{field}.grace"),
+                        "SIGKILL cannot be caught, so a grace period has no effect; remove `grace`",
+                    ));
+                }
+                FaultAction::Signal {
+                    signal,
+                    grace: fault.grace,
+                }
+            }
+            (None, Some(duration)) => {
+                if fault.grace.is_some() {
+                    return Err(cx.at(
+                        spanned,
+                        format!("{field}.grace"),
+                        "`grace` applies to `signal` faults only; remove it from this freeze",
+                    ));
+                }
+                FaultAction::Freeze(duration)
+            }
+            (Some(_), Some(_)) => {
+                return Err(cx.at(spanned, field, "both `signal` and `freeze` are set; a fault does one of them, so split it into two faults"));
+            }
+            (None, None) => {
+                return Err(cx.at(
+                    spanned,
+                    field,
+                    "no fault action; set `signal: SIGTERM` (or another signal) or `freeze: 1s`",
+                ));
+            }
+        };
+        let target = match fault.target.as_ref().map(|t| &t.value) {
+            None | Some(FaultTargetSpec::Main) => FaultTarget::Main,
+            Some(FaultTargetSpec::Group) => FaultTarget::Group,
+            Some(FaultTargetSpec::Process(never)) => match *never {},
+        };
+        let offsets = check_schedule(cx, &fault.schedule, &format!("{field}.schedule"))?;
+        Ok(Fault {
+            name: fault.name.clone(),
+            action,
+            target,
+            offsets,
+        })
+    }
+
+    fn check_hypothesis(
+        &mut self,
+        spanned: &Spanned<HypothesisSpec>,
+        index: usize,
+        ports: &[String],
+        faults: &[Fault],
+    ) -> Result<Hypothesis, SpecError> {
+        let cx = self.context;
+        let spec = &spanned.value;
+        let field = format!("spec.hypothesis[{index}]");
+        if spec.name.trim().is_empty() {
+            return Err(cx.at(
+                spanned,
+                format!("{field}.name"),
+                "the hypothesis name is empty; give it a name",
+            ));
+        }
+        let count = [
+            spec.ttr.is_some(),
+            spec.restarts.is_some(),
+            spec.exit.is_some(),
+            spec.exec.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count();
+        if count != 1 {
+            return Err(cx.at(
+                spanned,
+                field,
+                format!(
+                    "{count} checks are set; set exactly one of `ttr`, `restarts`, `exit` or `exec`"
+                ),
+            ));
+        }
+        if spec.timeout.is_some() && spec.exec.is_none() {
+            return Err(cx.at(
+                spanned,
+                format!("{field}.timeout"),
+                "`timeout` applies to `exec` checks only; remove it",
+            ));
+        }
+
+        let check = if let Some(ttr) = &spec.ttr {
+            match ttr {
+                TtrSpec::Each(threshold) => Check::TtrEach(*threshold),
+                TtrSpec::Percentiles(p) => {
+                    if p.p50.is_none() && p.p95.is_none() && p.max.is_none() {
+                        return Err(cx.at(
+                            spanned,
+                            format!("{field}.ttr"),
+                            "no percentile is set; set at least one of `p50`, `p95` or `max`",
+                        ));
+                    }
+                    Check::TtrPercentiles {
+                        p50: p.p50,
+                        p95: p.p95,
+                        max: p.max,
+                    }
+                }
+            }
+        } else if let Some(threshold) = spec.restarts {
+            Check::Restarts(threshold)
+        } else if let Some(exit) = &spec.exit {
+            let graceful_faults = faults
+                .iter()
+                .any(|f| matches!(f.action, FaultAction::Signal { grace: Some(_), .. }));
+            if !graceful_faults {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.exit"),
+                    "an `exit` check needs a fault with a signal and a grace period, such as `signal: SIGTERM` with `grace: 5s`",
+                ));
+            }
+            Check::Exit(exit.clone())
+        } else {
+            let step = ExecStep {
+                exec: spec.exec.clone().unwrap_or_default(),
+                timeout: spec.timeout.unwrap_or(super::Dur::from_secs(60)),
+            };
+            Check::Exec(self.check_command(spanned, &step, &format!("{field}.exec"), ports)?)
+        };
+        Ok(Hypothesis {
+            name: spec.name.clone(),
+            check,
+        })
+    }
+}
+
+fn check_schedule(
+    cx: &Context<'_>,
+    spanned: &Spanned<ScheduleSpec>,
+    field: &str,
+) -> Result<Vec<super::Dur>, SpecError> {
+    let schedule = &spanned.value;
+    match (&schedule.at, schedule.every, schedule.count) {
+        (Some(at), None, None) => {
+            if at.is_empty() {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.at"),
+                    "the list of offsets is empty; give at least one, such as `at: [1s]`",
+                ));
+            }
+            let mut offsets = at.clone();
+            offsets.sort();
+            Ok(offsets)
+        }
+        (None, Some(every), Some(count)) => {
+            if every.0.is_zero() {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.every"),
+                    "`every` is zero; set the period above zero, such as `2s`",
+                ));
+            }
+            if count == 0 {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.count"),
+                    "`count` is zero; set how many times the fault fires",
+                ));
+            }
+            Ok((1..=count).map(|n| super::Dur(every.0 * n)).collect())
+        }
+        (None, Some(_), None) => Err(cx.at(
+            spanned,
+            format!("{field}.count"),
+            "`every` needs `count`, the number of times the fault fires",
+        )),
+        (None, None, Some(_)) => Err(cx.at(
+            spanned,
+            format!("{field}.every"),
+            "`count` needs `every`, the period between faults",
+        )),
+        (None, None, None) => Err(cx.at(
+            spanned,
+            field.to_owned(),
+            "no schedule; set `at: [1s, 4s]` or `every: 2s` with `count: 3`",
+        )),
+        (Some(_), _, _) => Err(cx.at(
+            spanned,
+            field.to_owned(),
+            "`at` cannot be combined with `every` or `count`; keep one form",
+        )),
+    }
+}
+
+/// Accepts only `http://` URLs whose host is a loopback address or
+/// placeholder-free `localhost`: probes never leave the machine.
+fn check_loopback_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!("probe URL `{url}` must start with `http://`"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+    };
+    check_loopback_host(host)
+}
+
+fn check_loopback_host(host: &str) -> Result<(), String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let is_loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if is_loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "host `{host}` is not a loopback address; probes only reach this machine, so use 127.0.0.1, ::1 or localhost"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_only() {
+        assert!(check_loopback_url("http://127.0.0.1:${port.http}/healthz").is_ok());
+        assert!(check_loopback_url("http://[::1]:80/").is_ok());
+        assert!(check_loopback_url("http://localhost/").is_ok());
+        assert!(check_loopback_url("http://example.com/").is_err());
+        assert!(check_loopback_url("https://127.0.0.1/").is_err());
+    }
+}
