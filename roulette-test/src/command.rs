@@ -92,7 +92,10 @@ pub async fn run(
     };
     // Also after a normal exit: a background process the command left in
     // its group would keep the output pipes open.
-    let _ = process::signal_group(pgid, Signal::SIGKILL);
+    if !process::group_members(pgid).is_empty() {
+        let _ = process::signal_group(pgid, Signal::SIGKILL);
+        process::wait_until_gone(pgid, Duration::from_secs(2));
+    }
     if status.is_none() {
         let _ = child.wait().await;
     }

@@ -45,6 +45,7 @@ pub fn render_text(report: &Report, color: bool) -> String {
     }
 
     render_faults(report, &mut out);
+    render_supervisor(report, &mut out);
     render_verdicts(report, &paint, &mut out);
     render_timeline(report, &mut out);
     render_logs(report, &mut out);
@@ -150,9 +151,18 @@ fn render_faults(report: &Report, out: &mut String) {
         d(report.probe.interval),
         d(report.probe.attempt_timeout)
     );
-    let _ = writeln!(out, "  restarts: {}", report.restarts);
+}
+
+fn render_supervisor(report: &Report, out: &mut String) {
+    let _ = writeln!(out, "\nrestarts: {}", report.restarts);
     if let Some(halted) = &report.halted {
-        let _ = writeln!(out, "  supervisor stopped restarting: {halted}");
+        let _ = writeln!(out, "supervisor stopped restarting: {halted}");
+    }
+    if report.teardown.killed_after_grace {
+        let _ = writeln!(
+            out,
+            "teardown: the target ignored SIGTERM and was killed with SIGKILL"
+        );
     }
 }
 

@@ -70,6 +70,9 @@ pub async fn run(experiment: &Experiment) -> Report {
         }
     };
 
+    // The timeout counts from the spawn: preparing (which may build a
+    // cargo binary) is not part of the experiment.
+    let deadline = Instant::now() + experiment.timeout.0;
     let mut supervisor =
         Supervisor::start(prepared.supervisor.clone(), timeline.clone(), logs.clone());
     let ready = &experiment.target.ready;
@@ -81,7 +84,6 @@ pub async fn run(experiment: &Experiment) -> Report {
         experiment.base_dir.clone(),
     );
 
-    let deadline = timeline.start() + experiment.timeout.0;
     let body = execute(
         experiment,
         &prepared,

@@ -203,6 +203,9 @@ pub fn resolve_cargo_bin(name: &str, base_dir: &Path) -> Result<PathBuf, Experim
         .args([
             "build",
             "--quiet",
+            // From a member package that lacks the binary, a plain
+            // `--bin` finds nothing; the workspace has it.
+            "--workspace",
             "--message-format=json-render-diagnostics",
             "--bin",
             name,
@@ -218,7 +221,8 @@ pub fn resolve_cargo_bin(name: &str, base_dir: &Path) -> Result<PathBuf, Experim
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr
             .lines()
-            .rfind(|line| !line.trim().is_empty())
+            .find(|line| line.starts_with("error"))
+            .or_else(|| stderr.lines().rfind(|line| !line.trim().is_empty()))
             .unwrap_or_default();
         return Err(error(
             ErrorKind::MissingBinary,

@@ -213,7 +213,7 @@ impl Groups {
         }
         let mut survivors = Vec::new();
         for pgid in self.all() {
-            for pid in wait_until_gone(pgid, Duration::from_secs(2)) {
+            for pid in process::wait_until_gone(pgid, Duration::from_secs(2)) {
                 survivors.push(Survivor {
                     pid,
                     pgid,
@@ -222,21 +222,6 @@ impl Groups {
             }
         }
         survivors
-    }
-}
-
-/// Waits up to `limit` for group `pgid` to have no live member, and
-/// returns the members left.
-fn wait_until_gone(pgid: u32, limit: Duration) -> Vec<u32> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let members = process::group_members(pgid);
-        if members.is_empty() || Instant::now() >= deadline {
-            return members;
-        }
-        // SIGKILL is delivered asynchronously; the members disappear from
-        // /proc within microseconds, so a short bounded poll suffices.
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -614,7 +599,7 @@ impl Task {
             return;
         }
         let _ = process::signal_group(pgid, Signal::SIGKILL);
-        wait_until_gone(pgid, Duration::from_secs(2));
+        process::wait_until_gone(pgid, Duration::from_secs(2));
         self.timeline
             .record(EventKind::LeftoversKilled { incarnation, pids });
     }
@@ -649,9 +634,8 @@ impl Task {
         }
         if self.restart_times.len() > restarts as usize {
             return Some(Halt::Intensity(format!(
-                "{} restarts within {} exceed the intensity limit of {restarts}",
-                self.restart_times.len(),
-                within
+                "incarnation #{} ended after {restarts} restart(s) within {within}, and one more would exceed the intensity limit of {restarts}",
+                exit.incarnation
             )));
         }
         None
@@ -707,6 +691,9 @@ impl Task {
         let mut killed_after_grace = false;
         if !grace.is_zero() {
             let _ = process::signal_group(pid, Signal::SIGTERM);
+            // A group stopped by a freeze cannot act on SIGTERM until it
+            // is continued.
+            let _ = process::signal_group(pid, Signal::SIGCONT);
         }
         let status = match tokio::time::timeout(grace, child.wait()).await {
             Ok(status) => status,
@@ -752,6 +739,124 @@ pub fn backoff_delay(backoff: &Backoff, consecutive: u32) -> Duration {
 mod tests {
     use super::*;
     use crate::spec::Dur;
+
+    fn config(script: &str, restart: RestartPolicy, restarts: u32) -> SupervisorConfig {
+        SupervisorConfig {
+            program: PathBuf::from("sh"),
+            args: vec!["-c".to_owned(), script.to_owned()],
+            env: BTreeMap::new(),
+            cwd: PathBuf::from("."),
+            restart,
+            backoff: Backoff {
+                initial: Dur::from_millis(0),
+                max: Dur::from_millis(0),
+                factor: 1.0,
+            },
+            intensity: Intensity {
+                restarts,
+                within: Dur::from_secs(60),
+            },
+        }
+    }
+
+    /// Starts a supervisor and waits until it halts.
+    async fn run_until_halt(config: SupervisorConfig) -> (SupervisorState, Vec<timeline::Event>) {
+        let timeline = Arc::new(Timeline::new());
+        let mut supervisor =
+            Supervisor::start(config, timeline.clone(), Arc::new(LogBuffer::new(100)));
+        let mut state = supervisor.subscribe();
+        // The guard that wait_for returns must be gone before stop(),
+        // which needs the state's write lock.
+        let halted = tokio::time::timeout(
+            Duration::from_secs(10),
+            state.wait_for(|s| s.halted.is_some()),
+        )
+        .await
+        .is_ok_and(|result| result.is_ok());
+        assert!(halted, "the supervisor did not halt within 10s");
+        let state = supervisor.state();
+        supervisor.stop(Duration::ZERO).await;
+        (state, timeline.events())
+    }
+
+    #[tokio::test]
+    async fn never_policy_halts_after_exit() {
+        let (state, _) = run_until_halt(config("exit 3", RestartPolicy::Never, 5)).await;
+        assert_eq!(state.spawns.len(), 1);
+        assert_eq!(state.exits[0].status, ExitStatus::Code(3));
+        assert!(
+            matches!(state.halted, Some(Halt::Policy(_))),
+            "{:?}",
+            state.halted
+        );
+    }
+
+    #[tokio::test]
+    async fn on_failure_policy_skips_clean_exit() {
+        let (state, _) = run_until_halt(config("exit 0", RestartPolicy::OnFailure, 5)).await;
+        assert_eq!(state.spawns.len(), 1);
+        assert!(
+            matches!(state.halted, Some(Halt::Policy(ref r)) if r.contains("exited successfully")),
+            "{:?}",
+            state.halted
+        );
+    }
+
+    #[tokio::test]
+    async fn intensity_limit_gives_up() {
+        let (state, events) = run_until_halt(config("exit 1", RestartPolicy::Always, 3)).await;
+        // The first start and three restarts; the fourth restart exceeds
+        // the limit.
+        assert_eq!(state.spawns.len(), 4);
+        assert_eq!(state.restarts(), 3);
+        assert!(
+            matches!(state.halted, Some(Halt::Intensity(_))),
+            "{:?}",
+            state.halted
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::GaveUp { .. }))
+        );
+    }
+
+    #[tokio::test]
+    async fn signal_reaches_main_process() {
+        let timeline = Arc::new(Timeline::new());
+        let mut supervisor = Supervisor::start(
+            config("exec sleep 30", RestartPolicy::Never, 0),
+            timeline.clone(),
+            Arc::new(LogBuffer::new(100)),
+        );
+        let mut state = supervisor.subscribe();
+        let running = state
+            .wait_for(|s| s.running.is_some())
+            .await
+            .unwrap()
+            .running
+            .unwrap();
+        let delivery = supervisor
+            .signal(Signal::SIGUSR1, FaultTarget::Main)
+            .await
+            .unwrap();
+        assert_eq!(delivery.pid, running.pid);
+        let exit = supervisor
+            .wait_for_exit(running.incarnation, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            exit.status,
+            ExitStatus::Signal {
+                signal: Signal::SIGUSR1 as i32,
+                core_dumped: false
+            }
+        );
+        let outcome = supervisor.stop(Duration::ZERO).await;
+        assert!(outcome.survivors.is_empty());
+        let after = supervisor.signal(Signal::SIGTERM, FaultTarget::Main).await;
+        assert!(after.is_err());
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

@@ -1,6 +1,8 @@
 //! Process-group mechanics on Linux: signalling a group and listing its
 //! members through `/proc`.
 
+use std::time::{Duration, Instant};
+
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -48,6 +50,21 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
     }
     members.sort_unstable();
     members
+}
+
+/// Waits up to `limit` for group `pgid` to have no live member, and
+/// returns the members left.
+pub fn wait_until_gone(pgid: u32, limit: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let members = group_members(pgid);
+        if members.is_empty() || Instant::now() >= deadline {
+            return members;
+        }
+        // SIGKILL is delivered asynchronously; the members disappear from
+        // /proc within microseconds, so a short bounded poll suffices.
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Reads the state and process group fields of a `/proc/PID/stat` line.

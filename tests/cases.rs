@@ -1,0 +1,25 @@
+//! Runs every experiment of `tests/cases/` as a test. Two cases show a
+//! failure that the harness must report, so they must fail with their
+//! cause in the report.
+//!
+//! The report lists one line per failed hypothesis, in the order of the
+//! case, and then a blank line and the `timeline:` header. Each expected
+//! text ends with that blank line and header, and each case lists its
+//! failing hypothesis first, so a match also shows that every other
+//! hypothesis holds.
+
+/// The `exit` hypothesis of `ignored-sigterm.yaml`, which is its only
+/// failure: the worker ignores SIGTERM and needs SIGKILL.
+const IGNORED_SIGTERM: &str =
+    "was still alive when its grace period of 300ms ended and needed SIGKILL\n\ntimeline:";
+
+/// The `ttr` hypothesis of `on-failure.yaml`, which is its only failure:
+/// a clean exit is not restarted under `restart: on-failure`.
+const ON_FAILURE: &str = "the supervisor stopped restarting the target: restart policy `on-failure`; incarnation #1 exited successfully\n\ntimeline:";
+
+fn main() {
+    roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/cases"))
+        .expect_failure("ignored-sigterm.yaml", IGNORED_SIGTERM)
+        .expect_failure("on-failure.yaml", ON_FAILURE)
+        .run()
+}

@@ -1,0 +1,355 @@
+//! Runs the real `roulette` command: its exit codes, its spec errors and
+//! its reports, as a user or a CI job gets them.
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use roulette_test::runner::resolve_cargo_bin;
+
+/// The workspace root: the directory the command runs in, so that paths
+/// such as `examples/quickstart.yaml` resolve.
+const WORKSPACE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// Time limit of a command that only reads files.
+const SHORT_LIMIT: Duration = Duration::from_secs(30);
+
+/// Time limit of a command that runs experiments, cargo builds included.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Returns the path of the `roulette` binary, built once per test process.
+fn roulette() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        resolve_cargo_bin("roulette", Path::new(WORKSPACE_DIR))
+            .unwrap_or_else(|err| panic!("failed to build roulette: {}", err.message))
+    })
+}
+
+/// The exit status and the output of one command.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Both streams, for failure messages.
+    fn output(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `roulette ARGS` in the workspace root with `envs` added to its
+/// environment. A command still running after `limit` gets SIGTERM, which
+/// makes it kill the processes of its experiment, and the test fails.
+fn roulette_with_env(args: &[&str], envs: &[(&str, &Path)], limit: Duration) -> Run {
+    let mut child = Command::new(roulette())
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(WORKSPACE_DIR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("roulette starts");
+    let stdout = read_in_thread(child.stdout.take());
+    let stderr = read_in_thread(child.stderr.take());
+
+    let status = match wait_with_limit(&mut child, limit) {
+        Some(status) => status,
+        None => {
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, Signal::SIGTERM);
+            if wait_with_limit(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            panic!(
+                "`roulette {}` timed out after {limit:?}, and its stderr was:\n{}",
+                args.join(" "),
+                stderr.join().unwrap_or_default()
+            );
+        }
+    };
+    Run {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+fn roulette_run(args: &[&str], limit: Duration) -> Run {
+    roulette_with_env(args, &[], limit)
+}
+
+fn read_in_thread<R: Read + Send + 'static>(stream: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stream) = stream {
+            let _ = stream.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// Waits for `child` to exit, for at most `limit`, polling every 20ms.
+fn wait_with_limit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let step = Duration::from_millis(20);
+    let polls = limit.as_millis() / step.as_millis() + 1;
+    for _ in 0..polls {
+        if let Some(status) = child.try_wait().expect("waitpid on our own child") {
+            return Some(status);
+        }
+        std::thread::sleep(step);
+    }
+    None
+}
+
+/// Writes `text` as `spec.yaml` into a new temp dir, which the caller
+/// keeps alive.
+fn write_spec(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, text).expect("the spec is written");
+    (dir, path)
+}
+
+/// The first lines of a valid spec: `spec.target` at line 6, ready for
+/// more fields at the indentation of `command`.
+const HEAD: &str = "\
+apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata:
+  name: cli-test
+spec:
+  target:
+    command: sh
+    ready:
+      exec: [\"true\"]
+";
+
+#[test]
+fn validate_names_misspelt_field() {
+    // Line 10, column 7: the misspelt key under `ready`.
+    let (_dir, path) = write_spec(&format!("{HEAD}      intervl: 5ms\n"));
+    let run = roulette_run(&["validate", path.to_str().unwrap()], SHORT_LIMIT);
+
+    assert_eq!(run.code(), Some(2), "{}", run.output());
+    let location = format!("{}:10:7:", path.display());
+    assert!(run.stderr.contains(&location), "{}", run.output());
+    assert!(
+        run.stderr.contains("field `spec.target.ready.intervl`"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("unknown field `intervl`"),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
+fn validate_rejects_bare_duration() {
+    // Line 13, column 14: the value of `grace`.
+    let spec = format!(
+        "{HEAD}  faults:\n    - name: stop\n      signal: SIGTERM\n      grace: 5\n      schedule: {{at: [1s]}}\n"
+    );
+    let (_dir, path) = write_spec(&spec);
+    let run = roulette_run(&["validate", path.to_str().unwrap()], SHORT_LIMIT);
+
+    assert_eq!(run.code(), Some(2), "{}", run.output());
+    let location = format!("{}:13:14:", path.display());
+    assert!(run.stderr.contains(&location), "{}", run.output());
+    assert!(
+        run.stderr.contains("field `spec.faults[0].grace`"),
+        "{}",
+        run.output()
+    );
+    assert!(run.stderr.contains("bare number"), "{}", run.output());
+    assert!(run.stderr.contains("`5s`"), "{}", run.output());
+}
+
+#[test]
+fn validate_rejects_unimplemented_field() {
+    let spec =
+        format!("{HEAD}  load:\n    http: {{url: \"http://127.0.0.1:1/work\", rate: 50/s}}\n");
+    let (_dir, path) = write_spec(&spec);
+    let run = roulette_run(&["validate", path.to_str().unwrap()], SHORT_LIMIT);
+
+    assert_eq!(run.code(), Some(2), "{}", run.output());
+    assert!(run.stderr.contains("field `spec.load"), "{}", run.output());
+    assert!(run.stderr.contains("not implemented"), "{}", run.output());
+}
+
+#[test]
+fn unimplemented_error_names_field() {
+    let spec =
+        format!("{HEAD}  load:\n    http: {{url: \"http://127.0.0.1:1/work\", rate: 50/s}}\n");
+    let (_dir, path) = write_spec(&spec);
+    let run = roulette_run(&["validate", path.to_str().unwrap()], SHORT_LIMIT);
+
+    assert_eq!(run.code(), Some(2), "{}", run.output());
+    assert!(
+        run.stderr.contains("field `spec.load`:"),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
+fn validate_accepts_examples() {
+    let examples = [
+        "examples/quickstart.yaml",
+        "examples/stale-lock.yaml",
+        "examples/redis-aof.yaml",
+        "examples/redis-no-persistence.yaml",
+    ];
+    let mut args = vec!["validate"];
+    args.extend(examples);
+    let run = roulette_run(&args, SHORT_LIMIT);
+
+    assert_eq!(run.code(), Some(0), "{}", run.output());
+    for example in examples {
+        assert!(
+            run.stdout.contains(&format!("{example}: valid")),
+            "{}",
+            run.output()
+        );
+    }
+}
+
+#[test]
+fn run_names_missing_binary() {
+    let spec = HEAD.replace("command: sh", "command: no-such-binary-xyz");
+    let (_dir, path) = write_spec(&spec);
+    let run = roulette_run(&["run", path.to_str().unwrap()], RUN_LIMIT);
+
+    assert_eq!(run.code(), Some(2), "{}", run.output());
+    assert!(
+        run.stdout
+            .contains("binary `no-such-binary-xyz` used by `spec.target.command` was not found"),
+        "{}",
+        run.output()
+    );
+    assert!(run.stdout.contains("ERROR"), "{}", run.output());
+}
+
+#[test]
+fn run_reports_stale_lock() {
+    let run = roulette_run(&["run", "examples/stale-lock.yaml"], RUN_LIMIT);
+
+    assert_eq!(run.code(), Some(1), "{}", run.output());
+    assert!(
+        run.stdout.contains("recovers-fast failed:"),
+        "{}",
+        run.output()
+    );
+    assert!(run.stdout.contains("found stale lock"), "{}", run.output());
+    assert!(run.stdout.contains("FAILED"), "{}", run.output());
+}
+
+#[test]
+fn run_writes_json_report() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let json_path = dir.path().join("report.json");
+    let run = roulette_run(
+        &[
+            "run",
+            "examples/quickstart.yaml",
+            "--json",
+            json_path.to_str().unwrap(),
+        ],
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.output());
+
+    let text = std::fs::read_to_string(&json_path).expect("the JSON report is written");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
+    assert_eq!(report["outcome"], "passed", "{text}");
+    assert_eq!(report["restarts"], 5, "{text}");
+
+    let faults = report["faults"].as_array().expect("`faults` is an array");
+    assert_eq!(faults.len(), 5, "{text}");
+    for fault in faults {
+        let recovery = &fault["recovery"];
+        assert_eq!(recovery["result"], "recovered", "{fault}");
+        for field in ["ttr", "to_exit", "to_restart", "to_ready"] {
+            assert!(
+                recovery[field].as_f64().is_some_and(|ms| ms >= 0.0),
+                "`{field}` must be a number of milliseconds: {fault}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_arguments_is_usage_error() {
+    let run = roulette_run(&[], SHORT_LIMIT);
+
+    assert_eq!(run.code(), Some(2), "{}", run.output());
+    assert!(run.stderr.contains("Usage: roulette"), "{}", run.output());
+}
+
+#[test]
+fn timeout_excludes_cargo_build() {
+    // A `cargo` that takes 3s before it builds, as a cold build would. The
+    // spec lies in a temp dir, so the wrapper builds in the workspace.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let slow_cargo = dir.path().join("slow-cargo");
+    std::fs::write(
+        &slow_cargo,
+        "#!/bin/sh\nsleep 3\ncd \"$ROULETTE_WORKSPACE\" && exec \"$ROULETTE_CARGO\" \"$@\"\n",
+    )
+    .expect("the wrapper is written");
+    std::fs::set_permissions(&slow_cargo, std::fs::Permissions::from_mode(0o755))
+        .expect("the wrapper is executable");
+    let real_cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+
+    // Without the wrapper this experiment takes about 0.5s.
+    let spec = "\
+apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata:
+  name: slow-prepare
+spec:
+  target:
+    cargo_bin: fixture-worker
+    args: [\"--port\", \"${port.http}\", \"--state\", \"${tmp}/jobs.log\"]
+    ports: [http]
+    ready:
+      http: {url: \"http://127.0.0.1:${port.http}/healthz\"}
+      interval: 10ms
+      timeout: 2s
+  faults:
+    - {name: kill-worker, signal: SIGKILL, schedule: {at: [200ms]}}
+  settle: 0s
+  policy:
+    timeout: 2s
+  hypothesis:
+    - {name: recovers-fast, ttr: \"< 1s\"}
+";
+    let spec_path = dir.path().join("spec.yaml");
+    std::fs::write(&spec_path, spec).expect("the spec is written");
+
+    let run = roulette_with_env(
+        &["run", spec_path.to_str().unwrap()],
+        &[
+            ("CARGO", &slow_cargo),
+            ("ROULETTE_CARGO", &real_cargo),
+            ("ROULETTE_WORKSPACE", Path::new(WORKSPACE_DIR)),
+        ],
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.output());
+}
