@@ -16,7 +16,7 @@ use crate::supervisor::timeline::ExitStatus;
 /// Bytes of stdout and of stderr kept from one command.
 const OUTPUT_LIMIT: usize = 64 * 1024;
 
-/// How a command ended.
+/// The exit status and output of a finished command.
 #[derive(Clone, Debug)]
 pub struct CommandOutput {
     /// `None` when the command was killed at its time limit.
@@ -32,7 +32,7 @@ impl CommandOutput {
         self.status.is_some_and(ExitStatus::success)
     }
 
-    /// The outcome in a few words: `exit code 1`, `timed out after 5s`.
+    /// Describes the outcome in a few words: `exit code 1`, `timed out after 5s`.
     pub fn describe(&self, limit: Duration) -> String {
         match self.status {
             Some(status) => status.to_string(),
@@ -40,7 +40,7 @@ impl CommandOutput {
         }
     }
 
-    /// The last `count` lines of stdout and stderr together.
+    /// Returns the last `count` lines of stdout and stderr together.
     pub fn tail(&self, count: usize) -> Vec<String> {
         let lines: Vec<String> = self
             .stdout

@@ -143,7 +143,7 @@ pub async fn run(experiment: &Experiment) -> Report {
     )
 }
 
-/// What a run collected so far.
+/// The data a run collected so far.
 struct Run {
     faults: Vec<FaultReport>,
     verdicts: Vec<Verdict>,
@@ -492,7 +492,7 @@ impl Run {
     }
 }
 
-/// A unique id for one run: the experiment name, the harness's pid and
+/// Builds a unique id for one run from the experiment name, the harness's pid and
 /// the wall-clock nanoseconds.
 fn experiment_id(name: &str) -> String {
     let nanos = SystemTime::now()

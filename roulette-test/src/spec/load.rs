@@ -41,7 +41,7 @@ pub struct InvalidSpec {
 }
 
 impl SpecError {
-    /// The invalid-spec details, when the file was read.
+    /// Returns the invalid-spec details, when the file was read.
     pub fn invalid(&self) -> Option<&InvalidSpec> {
         match self {
             SpecError::Invalid(invalid) => Some(invalid),

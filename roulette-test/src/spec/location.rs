@@ -104,7 +104,7 @@ pub(super) fn field_path(text: &str, line: usize, column: usize) -> String {
     let mut index = line.saturating_sub(1);
     loop {
         // A dash left of the current indent opens the sequence item that
-        // holds everything found so far.
+        // contains everything found so far.
         while let Some(dash) = pending_dashes.pop() {
             if dash < indent {
                 let position = lines[..index]

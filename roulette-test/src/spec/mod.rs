@@ -232,7 +232,7 @@ impl ReadySpec {
     }
 }
 
-/// An HTTP readiness probe: a GET that must answer `status`.
+/// An HTTP readiness probe: a GET that must return `status`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpProbeSpec {

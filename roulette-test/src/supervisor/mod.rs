@@ -30,7 +30,7 @@ use crate::spec::{Backoff, FaultTarget, Intensity, RestartPolicy};
 use logs::{LogBuffer, Stream};
 use timeline::{EventKind, ExitStatus, Timeline};
 
-/// What to run and how to restart it, with every placeholder expanded.
+/// The program to run and its restart policy, with every placeholder expanded.
 #[derive(Clone, Debug)]
 pub struct SupervisorConfig {
     pub program: PathBuf,
@@ -59,7 +59,7 @@ pub struct Exit {
     pub at: Instant,
 }
 
-/// Why the supervisor stopped starting new incarnations.
+/// The reason the supervisor stopped starting new incarnations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Halt {
     /// The restart policy does not restart after this exit.
@@ -100,7 +100,7 @@ impl SupervisorState {
         self.spawns.len().saturating_sub(1) as u32
     }
 
-    /// The exit of `incarnation`, if it exited.
+    /// Returns the exit of `incarnation`, if it exited.
     pub fn exit_of(&self, incarnation: u32) -> Option<Exit> {
         self.exits
             .iter()
@@ -108,7 +108,7 @@ impl SupervisorState {
             .find(|exit| exit.incarnation == incarnation)
     }
 
-    /// The spawn of `incarnation`, if it was spawned.
+    /// Returns the spawn of `incarnation`, if it was spawned.
     pub fn spawn_of(&self, incarnation: u32) -> Option<Spawn> {
         self.spawns
             .iter()
@@ -148,7 +148,7 @@ pub struct Survivor {
     pub command_line: String,
 }
 
-/// What teardown did.
+/// The result of teardown.
 #[derive(Clone, Debug, Default)]
 pub struct StopOutcome {
     /// The main process did not exit within the teardown grace period.
@@ -264,17 +264,17 @@ impl Supervisor {
         }
     }
 
-    /// The current state.
+    /// Returns a copy of the current state.
     pub fn state(&self) -> SupervisorState {
         self.state.borrow().clone()
     }
 
-    /// A receiver that sees every state change.
+    /// Returns a receiver that is notified of every state change.
     pub fn subscribe(&self) -> watch::Receiver<SupervisorState> {
         self.state.clone()
     }
 
-    /// The captured output.
+    /// Returns the captured output.
     pub fn logs(&self) -> &Arc<LogBuffer> {
         &self.logs
     }
@@ -359,7 +359,7 @@ struct Task {
     restart_times: VecDeque<Instant>,
 }
 
-/// How the wait for an incarnation's exit ended.
+/// The end of the wait for an incarnation's exit.
 enum Ended {
     Exited(Exit),
     Stopped,
@@ -727,7 +727,7 @@ impl Task {
     }
 }
 
-/// The delay before restart number `consecutive` (0-based) in a row.
+/// Computes the delay before restart number `consecutive` (0-based) in a row.
 pub fn backoff_delay(backoff: &Backoff, consecutive: u32) -> Duration {
     let initial = backoff.initial.0.as_secs_f64();
     let grown = initial * backoff.factor.powi(consecutive.min(64) as i32);

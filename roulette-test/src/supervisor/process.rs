@@ -25,7 +25,7 @@ pub fn signal_group(pgid: u32, signal: Signal) -> Result<(), Errno> {
     }
 }
 
-/// The PIDs of the live (not zombie) members of process group `pgid`.
+/// Lists the PIDs of the live (not zombie) members of process group `pgid`.
 pub fn group_members(pgid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -79,7 +79,7 @@ fn parse_stat(stat: &str) -> Option<(char, u32)> {
     Some((state, pgrp))
 }
 
-/// The command line of `pid`, for messages.
+/// Reads the command line of `pid`, for messages.
 pub fn command_line(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|bytes| {
