@@ -406,6 +406,7 @@ fn panic_leaves_nothing() {
         restart: RestartPolicy::Always,
         backoff: Backoff::default(),
         intensity: Intensity::default(),
+        marker: format!("cleanup-panic-{}", std::process::id()),
     };
 
     let (sender, receiver) = std::sync::mpsc::channel();

@@ -83,6 +83,7 @@ pub async fn run(
         source,
     })?;
     let pgid = child.id().unwrap_or_default();
+    crate::supervisor::managed::insert(pgid);
     let stdout = tokio::spawn(read_limited(child.stdout.take()));
     let stderr = tokio::spawn(read_limited(child.stderr.take()));
 
@@ -99,6 +100,7 @@ pub async fn run(
     if status.is_none() {
         let _ = child.wait().await;
     }
+    crate::supervisor::managed::remove(pgid);
     let stdout = stdout.await.unwrap_or_default();
     let stderr = stderr.await.unwrap_or_default();
     Ok(CommandOutput {

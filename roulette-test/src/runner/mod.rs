@@ -111,7 +111,7 @@ pub async fn run(experiment: &Experiment) -> Report {
     let survivors: Vec<String> = stopped
         .survivors
         .iter()
-        .map(|s| format!("{}: {}", s.pid, s.command_line))
+        .map(|s| format!("pid {} ({}): {}", s.pid, s.escape, s.command_line))
         .collect();
     if !survivors.is_empty() {
         run.error.get_or_insert(ExperimentError {

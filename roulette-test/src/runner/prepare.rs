@@ -84,6 +84,7 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         restart: target.restart,
         backoff: target.backoff,
         intensity: target.intensity,
+        marker: experiment_id.to_owned(),
     };
 
     let probe = match &target.ready.probe {

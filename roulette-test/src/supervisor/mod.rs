@@ -14,8 +14,10 @@
 pub mod logs;
 pub mod process;
 pub mod timeline;
+pub mod tree;
+mod watchdog;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::spec::{Backoff, FaultTarget, Intensity, RestartPolicy};
 use logs::{LogBuffer, Stream};
 use timeline::{EventKind, ExitStatus, Timeline};
+use tree::{Escape, Member, ProcFs, ProcessTable, Tree};
 
 /// The program to run and its restart policy, with every placeholder expanded.
 #[derive(Clone, Debug)]
@@ -40,6 +43,9 @@ pub struct SupervisorConfig {
     pub restart: RestartPolicy,
     pub backoff: Backoff,
     pub intensity: Intensity,
+    /// A value unique to this experiment, set as `ROULETTE_EXPERIMENT_ID`
+    /// in the target's environment so that its descendants can be found.
+    pub marker: String,
 }
 
 /// A started incarnation.
@@ -146,6 +152,8 @@ pub struct Survivor {
     pub pid: u32,
     pub pgid: u32,
     pub command_line: String,
+    /// How it got outside the incarnation's process group, if it did.
+    pub escape: Escape,
 }
 
 /// The result of teardown.
@@ -173,55 +181,144 @@ enum Request {
     },
 }
 
-/// The process groups of every incarnation. Dropping the supervisor sends
-/// SIGKILL to each of them, so a panicking test leaves nothing running.
-#[derive(Debug, Default)]
-struct Groups {
-    by_incarnation: Mutex<BTreeMap<u32, u32>>,
+/// Every process of the experiment, across incarnations. Dropping the
+/// supervisor kills all of them, so a panicking test leaves nothing
+/// running.
+struct Processes {
+    tree: Mutex<Tree>,
+    table: Arc<dyn ProcessTable>,
+    /// Members the watchdog knows of, by pid and start time.
+    watched: Mutex<BTreeSet<(u32, u64)>>,
 }
 
-impl Groups {
-    fn insert(&self, incarnation: u32, pgid: u32) {
-        self.lock().insert(incarnation, pgid);
+/// How often the tree is refreshed from `/proc` while an incarnation runs.
+const TREE_SCAN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Rounds of kill-and-rescan before teardown reports survivors: a member
+/// may fork once more between a scan and its SIGKILL.
+const KILL_ROUNDS: usize = 5;
+
+impl Processes {
+    fn new(marker: &str, table: Arc<dyn ProcessTable>) -> Self {
+        Processes {
+            tree: Mutex::new(Tree::new(marker, std::process::id())),
+            table,
+            watched: Mutex::new(BTreeSet::new()),
+        }
     }
 
-    fn get(&self, incarnation: u32) -> Option<u32> {
-        self.lock().get(&incarnation).copied()
-    }
-
-    fn all(&self) -> Vec<u32> {
-        self.lock().values().copied().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, u32>> {
-        self.by_incarnation
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tree> {
+        self.tree
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Sends SIGKILL to every group that still has members, and returns the
-    /// members that remain afterwards.
+    fn add_root(&self, incarnation: u32, pid: u32) {
+        self.lock().add_root(incarnation, pid);
+        self.scan();
+    }
+
+    /// Updates the tree from the process table, tells the watchdog about
+    /// members that joined or left, and returns the live members.
+    fn scan(&self) -> Vec<Member> {
+        let members = self.lock().scan(self.table.as_ref(), &managed::contains);
+        let current: BTreeSet<(u32, u64)> = members
+            .iter()
+            .map(|m| (m.info.pid, m.info.start_time))
+            .collect();
+        let mut watched = self
+            .watched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (pid, _) in watched.difference(&current) {
+            watchdog::unregister(*pid);
+        }
+        for (pid, start_time) in current.difference(&watched) {
+            watchdog::register(*pid, *start_time);
+        }
+        *watched = current;
+        members
+    }
+
+    /// Kills the live members of `incarnation` (or of all incarnations),
+    /// rescanning until none is left, and returns the members killed and
+    /// the ones still alive after the last round.
+    fn kill(&self, incarnation: Option<u32>) -> (Vec<Member>, Vec<Member>) {
+        let mut killed: Vec<Member> = Vec::new();
+        for _ in 0..KILL_ROUNDS {
+            let signalled = self
+                .lock()
+                .kill(self.table.as_ref(), &managed::contains, incarnation);
+            if signalled.is_empty() {
+                return (killed, Vec::new());
+            }
+            for member in &signalled {
+                wait_until_exited(&member.info, Duration::from_secs(2));
+            }
+            killed.extend(signalled);
+        }
+        let survivors = self
+            .scan()
+            .into_iter()
+            .filter(|m| incarnation.is_none_or(|i| m.incarnation == i))
+            .collect();
+        (killed, survivors)
+    }
+
+    /// Kills every member and describes the ones that survived.
     fn kill_all(&self) -> Vec<Survivor> {
-        // NOTE: a group id is only signalled while /proc lists members of
-        // it. A group whose members all exited, and whose id an unrelated
-        // process then took as its own new group, is the one case this
-        // check cannot tell apart.
-        for pgid in self.all() {
-            if !process::group_members(pgid).is_empty() {
-                let _ = process::signal_group(pgid, Signal::SIGKILL);
-            }
-        }
-        let mut survivors = Vec::new();
-        for pgid in self.all() {
-            for pid in process::wait_until_gone(pgid, Duration::from_secs(2)) {
-                survivors.push(Survivor {
-                    pid,
-                    pgid,
-                    command_line: process::command_line(pid),
-                });
-            }
-        }
+        let (_, survivors) = self.kill(None);
         survivors
+            .into_iter()
+            .map(|m| Survivor {
+                pid: m.info.pid,
+                pgid: m.info.pgid,
+                command_line: self.table.command_line(m.info.pid),
+                escape: m.escape,
+            })
+            .collect()
+    }
+}
+
+/// Waits up to `limit` for the process to exit. SIGKILL is delivered
+/// asynchronously, and the process disappears (or turns zombie) within
+/// microseconds, so a short bounded poll suffices.
+fn wait_until_exited(process: &tree::ProcessInfo, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        match tree::read_stat(process.pid) {
+            Some(now) if now.start_time == process.start_time && !now.is_zombie() => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            _ => return,
+        }
+    }
+}
+
+/// PIDs that tokio waits for: the main processes of every incarnation
+/// and the harness's own commands, in every experiment of this process.
+/// The tree never reaps these, because reaping them would take their exit
+/// status from tokio.
+pub(crate) mod managed {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    static PIDS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+    fn lock() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+        PIDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn insert(pid: u32) {
+        lock().insert(pid);
+    }
+
+    pub(crate) fn remove(pid: u32) {
+        lock().remove(&pid);
+    }
+
+    pub(crate) fn contains(pid: u32) -> bool {
+        lock().contains(&pid)
     }
 }
 
@@ -230,7 +327,7 @@ pub struct Supervisor {
     requests: mpsc::Sender<Request>,
     state: watch::Receiver<SupervisorState>,
     task: Option<JoinHandle<()>>,
-    groups: Arc<Groups>,
+    processes: Arc<Processes>,
     logs: Arc<LogBuffer>,
 }
 
@@ -244,12 +341,13 @@ impl Supervisor {
     ) -> Supervisor {
         let (requests, receiver) = mpsc::channel(16);
         let (state_sender, state) = watch::channel(SupervisorState::default());
-        let groups = Arc::new(Groups::default());
+        tree::become_subreaper();
+        let processes = Arc::new(Processes::new(&config.marker, Arc::new(ProcFs)));
         let task = Task {
             config,
             timeline,
             logs: logs.clone(),
-            groups: groups.clone(),
+            processes: processes.clone(),
             state: state_sender,
             requests: receiver,
             restart_times: VecDeque::new(),
@@ -259,7 +357,7 @@ impl Supervisor {
             requests,
             state,
             task: Some(task),
-            groups,
+            processes,
             logs,
         }
     }
@@ -331,7 +429,7 @@ impl Supervisor {
         }
         let mut outcome = outcome.unwrap_or_default();
         if outcome.survivors.is_empty() {
-            outcome.survivors = self.groups.kill_all();
+            outcome.survivors = self.processes.kill_all();
         }
         outcome
     }
@@ -344,7 +442,7 @@ impl Drop for Supervisor {
         }
         // Runs on the panic path too: no process of the experiment may
         // outlive it.
-        let _ = self.groups.kill_all();
+        let _ = self.processes.kill_all();
     }
 }
 
@@ -353,7 +451,7 @@ struct Task {
     config: SupervisorConfig,
     timeline: Arc<Timeline>,
     logs: Arc<LogBuffer>,
-    groups: Arc<Groups>,
+    processes: Arc<Processes>,
     state: watch::Sender<SupervisorState>,
     requests: mpsc::Receiver<Request>,
     restart_times: VecDeque<Instant>,
@@ -433,6 +531,7 @@ impl Task {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .env(tree::MARKER_VAR, &self.config.marker)
             // A group of its own: faults and teardown can reach every
             // process the target forks, and the harness's own group (which
             // a terminal's Ctrl-C or nextest's timeout signals) is spared
@@ -446,7 +545,8 @@ impl Task {
             .id()
             .ok_or_else(|| String::from("the spawned process has no pid"))?;
         let at = Instant::now();
-        self.groups.insert(incarnation, pid);
+        managed::insert(pid);
+        self.processes.add_root(incarnation, pid);
         self.timeline
             .record_at(at, EventKind::Spawned { incarnation, pid });
         tracing::debug!(
@@ -489,8 +589,16 @@ impl Task {
     /// Serves requests until the incarnation's main process exits.
     async fn supervise(&mut self, incarnation: u32, mut child: Child) -> Ended {
         let pid = child.id().unwrap_or_default();
+        let mut scan = tokio::time::interval(TREE_SCAN_INTERVAL);
+        scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                // A process that leaves the group and then clears its
+                // environment is only found through its parent, so the
+                // tree is refreshed while its parent still lives.
+                _ = scan.tick() => {
+                    self.processes.scan();
+                }
                 // Child::wait is cancel safe, so a request arriving first
                 // loses nothing.
                 status = child.wait() => {
@@ -520,6 +628,7 @@ impl Task {
 
     fn record_exit(&mut self, incarnation: u32, pid: u32, status: ExitStatus) -> Exit {
         let at = Instant::now();
+        managed::remove(pid);
         self.timeline.record_at(
             at,
             EventKind::Exited {
@@ -579,29 +688,34 @@ impl Task {
         })
     }
 
+    /// Sends SIGKILL to every process of `incarnation`'s tree, escaped
+    /// ones included, and returns its group id, or `None` when none was
+    /// left to kill.
     fn kill_group(&self, incarnation: u32) -> Option<u32> {
-        let pgid = self.groups.get(incarnation)?;
-        if process::group_members(pgid).is_empty() {
-            return None;
-        }
-        let _ = process::signal_group(pgid, Signal::SIGKILL);
-        Some(pgid)
+        let signalled = self.processes.lock().kill(
+            self.processes.table.as_ref(),
+            &managed::contains,
+            Some(incarnation),
+        );
+        signalled.first().map(|member| member.info.pgid)
     }
 
     /// Kills processes of `incarnation` that outlived its main process, so
     /// the next incarnation does not race them for ports or lock files.
     fn kill_leftovers(&self, incarnation: u32) {
-        let Some(pgid) = self.groups.get(incarnation) else {
-            return;
-        };
-        let pids = process::group_members(pgid);
-        if pids.is_empty() {
-            return;
+        let (killed, survivors) = self.processes.kill(Some(incarnation));
+        if !killed.is_empty() {
+            let pids = killed.iter().map(|member| member.info.pid).collect();
+            self.timeline
+                .record(EventKind::LeftoversKilled { incarnation, pids });
         }
-        let _ = process::signal_group(pgid, Signal::SIGKILL);
-        process::wait_until_gone(pgid, Duration::from_secs(2));
-        self.timeline
-            .record(EventKind::LeftoversKilled { incarnation, pids });
+        for member in survivors {
+            tracing::warn!(
+                pid = member.info.pid,
+                incarnation,
+                "a process of the previous incarnation survived SIGKILL"
+            );
+        }
     }
 
     /// Returns why the supervisor must not restart after `exit`, if it must not.
@@ -714,7 +828,7 @@ impl Task {
 
     /// Kills every group of the experiment and marks the supervisor stopped.
     fn finish(&mut self) -> StopOutcome {
-        let survivors = self.groups.kill_all();
+        let survivors = self.processes.kill_all();
         self.state.send_modify(|s| {
             if s.halted.is_none() {
                 s.halted = Some(Halt::Stopped);
@@ -756,6 +870,7 @@ mod tests {
                 restarts,
                 within: Dur::from_secs(60),
             },
+            marker: format!("unit-{script}"),
         }
     }
 

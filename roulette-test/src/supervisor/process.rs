@@ -1,5 +1,5 @@
-//! Process-group mechanics on Linux: signalling a group and listing its
-//! members through `/proc`.
+//! Process-group mechanics on Linux: signalling a process or a group and
+//! listing a group's members through `/proc`.
 
 use std::time::{Duration, Instant};
 
@@ -27,27 +27,13 @@ pub fn signal_group(pgid: u32, signal: Signal) -> Result<(), Errno> {
 
 /// Lists the PIDs of the live (not zombie) members of process group `pgid`.
 pub fn group_members(pgid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut members = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        if let Some((state, pgrp)) = parse_stat(&stat) {
-            if pgrp == pgid && state != 'Z' && state != 'X' {
-                members.push(pid);
-            }
-        }
-    }
+    use super::tree::{ProcFs, ProcessTable};
+    let mut members: Vec<u32> = ProcFs
+        .list()
+        .into_iter()
+        .filter(|p| p.pgid == pgid && !p.is_zombie())
+        .map(|p| p.pid)
+        .collect();
     members.sort_unstable();
     members
 }
@@ -67,18 +53,6 @@ pub fn wait_until_gone(pgid: u32, limit: Duration) -> Vec<u32> {
     }
 }
 
-/// Reads the state and process group fields of a `/proc/PID/stat` line.
-/// The command name is in parentheses and may itself contain spaces and
-/// parentheses, so fields are counted from the last `)`.
-fn parse_stat(stat: &str) -> Option<(char, u32)> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_name.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
-}
-
 /// Reads the command line of `pid`, for messages.
 pub fn command_line(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -96,12 +70,6 @@ pub fn command_line(pid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_with_odd_command_name() {
-        let stat = "4242 (a) b (c) S 1 4240 4240 0 -1 4194560";
-        assert_eq!(parse_stat(stat), Some(('S', 4240)));
-    }
 
     #[test]
     fn own_group_contains_self() {
