@@ -353,3 +353,116 @@ spec:
     );
     assert_eq!(run.code(), Some(0), "{}", run.output());
 }
+
+/// Starts `roulette run` on a target that records its pids in a temp
+/// dir, sends `signal` to the command once all four of its processes run,
+/// and returns the command's result and those pids.
+fn interrupt_run(signal: Signal) -> (Run, Vec<u32>) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let spec = format!(
+        r#"
+apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata: {{name: interrupted}}
+spec:
+  target:
+    command: sh
+    args: ["{}/tests/services/recorder.sh", "{}"]
+    ready:
+      log: "^ready$"
+      interval: 10ms
+  settle: 60s
+"#,
+        WORKSPACE_DIR,
+        dir.path().display()
+    );
+    let spec_path = dir.path().join("spec.yaml");
+    std::fs::write(&spec_path, spec).expect("the spec is written");
+
+    let mut child = Command::new(roulette())
+        .args(["run", spec_path.to_str().expect("a UTF-8 temp path")])
+        .current_dir(WORKSPACE_DIR)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("roulette starts");
+    let stdout = read_in_thread(child.stdout.take());
+    let stderr = read_in_thread(child.stderr.take());
+
+    let pids_file = dir.path().join("pids");
+    let mut pids = Vec::new();
+    for _ in 0..3000 {
+        pids = std::fs::read_to_string(&pids_file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect();
+        if pids.len() == 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), signal).expect("the signal is sent to roulette");
+    let Some(status) = wait_with_limit(&mut child, Duration::from_secs(30)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("roulette did not exit within 30s after {signal}");
+    };
+    let run = Run {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    assert_eq!(
+        pids.len(),
+        4,
+        "the target recorded {pids:?}\n{}",
+        run.output()
+    );
+    (run, pids)
+}
+
+fn is_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X"))
+}
+
+#[test]
+fn sigterm_stops_run_with_143() {
+    let (run, pids) = interrupt_run(Signal::SIGTERM);
+    assert_eq!(run.code(), Some(143), "{}", run.output());
+    assert!(
+        run.stdout.contains("interrupted by SIGTERM"),
+        "{}",
+        run.output()
+    );
+    let alive: Vec<&u32> = pids.iter().filter(|pid| is_alive(**pid)).collect();
+    assert!(
+        alive.is_empty(),
+        "processes outlived the interrupted run: {alive:?}\n{}",
+        run.output()
+    );
+}
+
+#[test]
+fn sigint_stops_run_with_130() {
+    let (run, pids) = interrupt_run(Signal::SIGINT);
+    assert_eq!(run.code(), Some(130), "{}", run.output());
+    assert!(
+        run.stdout.contains("interrupted by SIGINT"),
+        "{}",
+        run.output()
+    );
+    let alive: Vec<&u32> = pids.iter().filter(|pid| is_alive(**pid)).collect();
+    assert!(
+        alive.is_empty(),
+        "processes outlived the interrupted run: {alive:?}\n{}",
+        run.output()
+    );
+}

@@ -156,26 +156,43 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
-/// Runs one experiment. SIGINT or SIGTERM cancels it: dropping the run
-/// kills every process it started, and the command exits 130 or 143 as a
-/// shell would for a process ended by that signal.
+/// Runs one experiment. SIGINT or SIGTERM interrupts it: the experiment
+/// tears down as usual (SIGTERM to the target, the teardown grace period,
+/// then SIGKILL to its whole tree), and the command exits 130 or 143, as a
+/// shell does for a process ended by that signal.
 async fn run_until_signal(experiment: &spec::Experiment) -> Result<Report, ExitCode> {
+    use std::sync::atomic::{AtomicU8, Ordering};
     use tokio::signal::unix::{SignalKind, signal};
+
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     ) else {
         return Ok(runner::run(experiment).await);
     };
-    tokio::select! {
-        report = runner::run(experiment) => Ok(report),
-        _ = interrupt.recv() => {
-            eprintln!("interrupted: stopped {} and killed its processes", experiment.name);
-            Err(ExitCode::from(130))
+    let exit_code = AtomicU8::new(0);
+    let received = async {
+        tokio::select! {
+            _ = interrupt.recv() => {
+                exit_code.store(130, Ordering::Relaxed);
+                String::from("SIGINT")
+            }
+            _ = terminate.recv() => {
+                exit_code.store(143, Ordering::Relaxed);
+                String::from("SIGTERM")
+            }
         }
-        _ = terminate.recv() => {
-            eprintln!("terminated: stopped {} and killed its processes", experiment.name);
-            Err(ExitCode::from(143))
+    };
+    let report = runner::run_until(experiment, received).await;
+    match exit_code.load(Ordering::Relaxed) {
+        0 => Ok(report),
+        code => {
+            println!("{}", render_text(&report, false));
+            eprintln!(
+                "interrupted: {} was stopped and its processes are gone",
+                experiment.name
+            );
+            Err(ExitCode::from(code))
         }
     }
 }

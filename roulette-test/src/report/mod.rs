@@ -77,6 +77,8 @@ pub enum ErrorKind {
     SetupCommand,
     /// The experiment ran past `policy.timeout`.
     Timeout,
+    /// A signal to the harness (SIGINT, SIGTERM) stopped the experiment.
+    Interrupted,
     /// A process of the experiment was alive after teardown.
     Survivors,
 }
@@ -84,7 +86,10 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Returns whether this error happened before any fault was injected.
     pub fn is_setup(self) -> bool {
-        !matches!(self, ErrorKind::Timeout | ErrorKind::Survivors)
+        !matches!(
+            self,
+            ErrorKind::Timeout | ErrorKind::Interrupted | ErrorKind::Survivors
+        )
     }
 }
 

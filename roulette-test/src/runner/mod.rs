@@ -44,6 +44,15 @@ pub fn run_blocking(experiment: &Experiment) -> Report {
 /// Runs `experiment` and returns its report. Every process it started is
 /// gone when this returns.
 pub async fn run(experiment: &Experiment) -> Report {
+    run_until(experiment, std::future::pending()).await
+}
+
+/// Runs `experiment` like [`run`], but stops it early when `interrupt`
+/// completes: the experiment then tears down as usual (SIGTERM, the
+/// teardown grace period, SIGKILL) and its report carries an
+/// [`ErrorKind::Interrupted`] error whose message includes the string the
+/// future returned, such as the name of the signal that interrupted it.
+pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = String>) -> Report {
     let timeline = Arc::new(Timeline::new());
     let span = tracing::info_span!("experiment", experiment = %experiment.name);
     let _entered = span.enter();
@@ -84,25 +93,32 @@ pub async fn run(experiment: &Experiment) -> Report {
         experiment.base_dir.clone(),
     );
 
-    let body = execute(
-        experiment,
-        &prepared,
-        &supervisor,
-        &probe,
-        &timeline,
-        &mut run,
-    );
-    if tokio::time::timeout_at(deadline.into(), body)
-        .await
-        .is_err()
-    {
-        run.error = Some(ExperimentError {
-            kind: ErrorKind::Timeout,
-            message: format!(
-                "the experiment ran longer than its timeout of {}; raise `spec.policy.timeout` or shorten the schedule",
-                experiment.timeout
-            ),
-        });
+    let stopped_early = {
+        let body = execute(
+            experiment,
+            &prepared,
+            &supervisor,
+            &probe,
+            &timeline,
+            &mut run,
+        );
+        tokio::select! {
+            finished = tokio::time::timeout_at(deadline.into(), body) => finished.err().map(|_| ExperimentError {
+                kind: ErrorKind::Timeout,
+                message: format!(
+                    "the experiment ran longer than its timeout of {}; raise `spec.policy.timeout` or shorten the schedule",
+                    experiment.timeout
+                ),
+            }),
+            cause = interrupt => Some(ExperimentError {
+                kind: ErrorKind::Interrupted,
+                message: format!("interrupted by {cause}; the target was stopped and no hypothesis was judged"),
+            }),
+        }
+    };
+    if let Some(error) = stopped_early {
+        run.verdicts.clear();
+        run.error = Some(error);
     }
 
     timeline.record(EventKind::TeardownStarted);
