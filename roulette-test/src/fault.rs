@@ -1,14 +1,17 @@
 //! Fault injection: a signal with a grace period and SIGKILL escalation,
-//! or a freeze (SIGSTOP, wait, SIGCONT).
+//! or a freeze (SIGSTOP, wait, SIGCONT), to the main process, its process
+//! group, or descendants picked by command line.
 
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use regex::Regex;
 
 use crate::report::StopPath;
-use crate::spec::{Fault, FaultAction, FaultTarget, format_duration};
+use crate::schedule::Rng;
+use crate::spec::{Fault, FaultAction, FaultTarget, ProcessSelector, format_duration};
 use crate::supervisor::timeline::{EventKind, Timeline};
-use crate::supervisor::{SignalError, Supervisor};
+use crate::supervisor::{ProcessDelivery, Recipient, SignalError, Supervisor, tree};
 
 /// How long the harness waits for a process to disappear after SIGKILL.
 /// SIGKILL cannot be caught; only a process stuck in uninterruptible
@@ -20,16 +23,35 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 pub struct Injection {
     /// When the first signal was sent.
     pub started: Instant,
-    /// The incarnation and main pid it hit, if the target was running.
+    /// The incarnation and the pid it hit first, if the target was running.
     pub hit: Option<(u32, u32)>,
     pub stop: StopPath,
+    /// For a process target: what must be running again for a recovery.
+    pub respawn: Option<Respawn>,
+}
+
+/// The descendants a process-target fault removed, which the target's own
+/// supervisor is expected to replace.
+#[derive(Clone, Debug)]
+pub struct Respawn {
+    pub selector: ProcessSelector,
+    /// Matching descendants before the fault.
+    pub matched: usize,
+    /// The processes the fault reached, as pid and start time.
+    pub reached: Vec<(u32, u64)>,
 }
 
 /// Describes a fault's action in a few words.
 pub fn describe(fault: &Fault) -> String {
-    let to = match fault.target {
-        FaultTarget::Main => "main process",
-        FaultTarget::Group => "process group",
+    let to = match &fault.target {
+        FaultTarget::Main => String::from("main process"),
+        FaultTarget::Group => String::from("process group"),
+        FaultTarget::Processes(selector) => format!(
+            "{:?} descendant matching /{}/",
+            selector.pick,
+            selector.regex.as_str()
+        )
+        .to_lowercase(),
     };
     match fault.action {
         FaultAction::Signal {
@@ -44,24 +66,56 @@ pub fn describe(fault: &Fault) -> String {
     }
 }
 
-/// Injects one occurrence of `fault` and waits for the main process to
-/// react as far as the action demands: an exit after SIGKILL, an exit or
-/// escalation within the grace period, or the end of a freeze.
+/// Injects one occurrence of `fault` and waits for the processes it hit
+/// to react as far as the action demands: an exit after SIGKILL, an exit
+/// or escalation within the grace period, or the end of a freeze. `deny`
+/// lists command names no fault may reach; `rng` picks among matching
+/// descendants.
 pub async fn inject(
     supervisor: &Supervisor,
     timeline: &Timeline,
     fault: &Fault,
     occurrence: u32,
+    deny: &[Regex],
+    rng: &mut Rng,
 ) -> Injection {
     timeline.record(EventKind::FaultStarted {
         fault: fault.name.clone(),
         occurrence,
     });
+    let recipient = match &fault.target {
+        FaultTarget::Main => Recipient::Main,
+        FaultTarget::Group => Recipient::Group,
+        FaultTarget::Processes(selector) => {
+            let FaultAction::Signal { signal, grace } = fault.action else {
+                unreachable!("the spec checker rejects a freeze of a process target");
+            };
+            return signal_descendants(
+                supervisor,
+                selector,
+                signal.0,
+                grace.map(|g| g.0),
+                deny,
+                rng.next_u64(),
+            )
+            .await;
+        }
+    };
     match fault.action {
         FaultAction::Signal { signal, grace } => {
-            send_signal(supervisor, timeline, fault, signal.0, grace.map(|g| g.0)).await
+            send_signal(
+                supervisor,
+                timeline,
+                fault,
+                recipient,
+                signal.0,
+                grace.map(|g| g.0),
+            )
+            .await
         }
-        FaultAction::Freeze(duration) => freeze(supervisor, timeline, fault, duration.0).await,
+        FaultAction::Freeze(duration) => {
+            freeze(supervisor, timeline, fault, recipient, duration.0).await
+        }
     }
 }
 
@@ -69,10 +123,11 @@ async fn send_signal(
     supervisor: &Supervisor,
     timeline: &Timeline,
     fault: &Fault,
+    recipient: Recipient,
     signal: Signal,
     grace: Option<Duration>,
 ) -> Injection {
-    let delivery = match supervisor.signal(signal, fault.target).await {
+    let delivery = match supervisor.signal(signal, recipient).await {
         Ok(delivery) => delivery,
         Err(err) => return not_sent(err),
     };
@@ -95,7 +150,7 @@ async fn send_signal(
                 after: exit.at - started,
             },
             None => {
-                // The grace period is over: the whole group gets SIGKILL,
+                // The grace period is over: the whole tree gets SIGKILL,
                 // so helpers the main process forked cannot linger.
                 if let Some(pgid) = supervisor.kill_group_of(incarnation).await {
                     timeline.record(EventKind::Escalated {
@@ -114,16 +169,96 @@ async fn send_signal(
     } else {
         StopPath::NotAwaited
     };
-    Injection { started, hit, stop }
+    Injection {
+        started,
+        hit,
+        stop,
+        respawn: None,
+    }
+}
+
+async fn signal_descendants(
+    supervisor: &Supervisor,
+    selector: &ProcessSelector,
+    signal: Signal,
+    grace: Option<Duration>,
+    deny: &[Regex],
+    random: u64,
+) -> Injection {
+    let delivery: ProcessDelivery =
+        match supervisor.signal_processes(selector, signal, deny, random) {
+            Ok(delivery) => delivery,
+            Err(err) => return not_sent(err),
+        };
+    let started = delivery.at;
+    let pids: Vec<u32> = delivery.reached.iter().map(|r| r.pid).collect();
+    let hit = pids.first().map(|pid| (delivery.incarnation, *pid));
+    let respawn = Some(Respawn {
+        selector: selector.clone(),
+        matched: delivery.matched,
+        reached: delivery
+            .reached
+            .iter()
+            .map(|r| (r.pid, r.start_time))
+            .collect(),
+    });
+
+    let awaited = if signal == Signal::SIGKILL {
+        Some(KILL_WAIT)
+    } else {
+        grace
+    };
+    let stop = match awaited {
+        None => StopPath::DescendantsSignalled { pids },
+        Some(limit) => {
+            if wait_all_exited(&delivery, limit).await {
+                StopPath::DescendantsExited {
+                    pids,
+                    after: started.elapsed(),
+                }
+            } else if signal == Signal::SIGKILL {
+                StopPath::DidNotExit
+            } else {
+                // Grace is over: SIGKILL through the same pidfds, so a
+                // process that exited meanwhile cannot be confused with a
+                // new one that got its PID.
+                for reached in &delivery.reached {
+                    tree::send_through(&reached.pidfd, Signal::SIGKILL);
+                }
+                for reached in &delivery.reached {
+                    tree::wait_exit(&reached.pidfd, KILL_WAIT).await;
+                }
+                StopPath::DescendantsEscalated { pids, grace: limit }
+            }
+        }
+    };
+    Injection {
+        started,
+        hit,
+        stop,
+        respawn,
+    }
+}
+
+/// Waits until every reached process exits, for at most `limit` from the
+/// signal, and returns whether all did.
+async fn wait_all_exited(delivery: &ProcessDelivery, limit: Duration) -> bool {
+    let mut exited = true;
+    for reached in &delivery.reached {
+        let remaining = limit.saturating_sub(delivery.at.elapsed());
+        exited &= tree::wait_exit(&reached.pidfd, remaining).await;
+    }
+    exited
 }
 
 async fn freeze(
     supervisor: &Supervisor,
     timeline: &Timeline,
     fault: &Fault,
+    recipient: Recipient,
     duration: Duration,
 ) -> Injection {
-    let delivery = match supervisor.signal(Signal::SIGSTOP, fault.target).await {
+    let delivery = match supervisor.signal(Signal::SIGSTOP, recipient).await {
         Ok(delivery) => delivery,
         Err(err) => return not_sent(err),
     };
@@ -136,11 +271,7 @@ async fn freeze(
     tokio::time::sleep(duration).await;
     // SIGCONT goes even if the process died meanwhile; a SIGKILL during the
     // freeze shows up as an exit on the timeline.
-    if supervisor
-        .signal(Signal::SIGCONT, fault.target)
-        .await
-        .is_ok()
-    {
+    if supervisor.signal(Signal::SIGCONT, recipient).await.is_ok() {
         timeline.record(EventKind::Thawed {
             fault: fault.name.clone(),
         });
@@ -149,6 +280,7 @@ async fn freeze(
         started: delivery.at,
         hit: Some((delivery.incarnation, delivery.pid)),
         stop: StopPath::Frozen { duration },
+        respawn: None,
     }
 }
 
@@ -163,5 +295,6 @@ fn not_sent(err: SignalError) -> Injection {
         started: Instant::now(),
         hit: None,
         stop,
+        respawn: None,
     }
 }

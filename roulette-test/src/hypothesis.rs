@@ -218,7 +218,16 @@ fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
                     }
                 }
             }
-            StopPath::Escalated { grace, .. } => {
+            StopPath::DescendantsExited { after, .. } => {
+                observed.push(format!(
+                    "{label}: descendants exited after {}",
+                    format_duration(*after)
+                ));
+                if spec.code.is_some() {
+                    failures.push(format!("{label} reached descendants of the target, whose exit codes the harness cannot see"));
+                }
+            }
+            StopPath::Escalated { grace, .. } | StopPath::DescendantsEscalated { grace, .. } => {
                 observed.push(format!("{label}: escalated"));
                 if spec.graceful {
                     failures.push(format!("{label} was still alive when its grace period of {} ended and needed SIGKILL", format_duration(*grace)));

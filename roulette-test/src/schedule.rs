@@ -4,6 +4,25 @@ use std::time::Duration;
 
 use crate::spec::Fault;
 
+/// A seeded pseudo-random generator (SplitMix64): the same seed gives the
+/// same choices, so a run replays from the seed its report prints.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
 /// One planned firing of one fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Firing {
@@ -52,6 +71,25 @@ mod tests {
             target: FaultTarget::Main,
             offsets: offsets_ms.iter().map(|ms| Dur::from_millis(*ms)).collect(),
         }
+    }
+
+    #[test]
+    fn rng_replays_from_seed() {
+        let first: Vec<u64> = (0..4)
+            .map({
+                let mut rng = Rng::new(42);
+                move |_| rng.next_u64()
+            })
+            .collect();
+        let second: Vec<u64> = (0..4)
+            .map({
+                let mut rng = Rng::new(42);
+                move |_| rng.next_u64()
+            })
+            .collect();
+        assert_eq!(first, second);
+        assert_ne!(first[0], first[1]);
+        assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
     }
 
     #[test]

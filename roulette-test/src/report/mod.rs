@@ -153,6 +153,21 @@ pub enum StopPath {
     },
     /// It did not exit even after SIGKILL, within the harness's limit.
     DidNotExit,
+    /// The descendants a process-target fault reached exited.
+    DescendantsExited {
+        pids: Vec<u32>,
+        #[serde(serialize_with = "millis")]
+        after: Duration,
+    },
+    /// The descendants outlived the grace period and got SIGKILL.
+    DescendantsEscalated {
+        pids: Vec<u32>,
+        #[serde(serialize_with = "millis")]
+        grace: Duration,
+    },
+    /// The descendants were signalled; with no grace period, no exit was
+    /// awaited.
+    DescendantsSignalled { pids: Vec<u32> },
     /// The target was not running when the fault fired, so nothing was sent.
     NotRunning,
     /// The signal could not be sent.
@@ -185,6 +200,19 @@ impl std::fmt::Display for StopPath {
             StopPath::NotAwaited => f.write_str("no exit awaited (no grace period)"),
             StopPath::Frozen { duration } => write!(f, "frozen for {}", d(*duration)),
             StopPath::DidNotExit => f.write_str("did not exit after SIGKILL"),
+            StopPath::DescendantsExited { pids, after } => {
+                write!(f, "descendant(s) {pids:?} exited after {}", d(*after))
+            }
+            StopPath::DescendantsEscalated { pids, grace } => {
+                write!(
+                    f,
+                    "descendant(s) {pids:?} still alive after grace {}: SIGKILL",
+                    d(*grace)
+                )
+            }
+            StopPath::DescendantsSignalled { pids } => {
+                write!(f, "descendant(s) {pids:?} signalled; no exit awaited")
+            }
             StopPath::NotRunning => f.write_str("target not running; nothing sent"),
             StopPath::SignalFailed { error } => write!(f, "signal failed: {error}"),
         }

@@ -15,15 +15,15 @@ use std::time::{Duration, Instant, SystemTime};
 pub use prepare::{TEARDOWN_GRACE, resolve_cargo_bin};
 
 use crate::command;
-use crate::fault::{self, Injection};
+use crate::fault::{self, Injection, Respawn};
 use crate::hypothesis::{self, Evidence};
 use crate::probe::{Probe, ReadyOutcome};
 use crate::report::{
     ErrorKind, ExperimentError, FaultReport, Outcome, ProbeInfo, REPORT_VERSION, Recovery, Report,
     StopPath, TeardownReport, Verdict,
 };
-use crate::schedule;
-use crate::spec::{Experiment, format_duration};
+use crate::schedule::{self, Rng};
+use crate::spec::{Experiment, FaultTarget, format_duration};
 use crate::supervisor::logs::{DEFAULT_CAPACITY, LogBuffer};
 use crate::supervisor::timeline::{EventKind, Timeline};
 use crate::supervisor::{Halt, Supervisor};
@@ -60,6 +60,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         faults: Vec::new(),
         verdicts: Vec::new(),
         error: None,
+        seed: experiment.seed.unwrap_or_else(random_seed),
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
 
@@ -164,6 +165,8 @@ struct Run {
     faults: Vec<FaultReport>,
     verdicts: Vec<Verdict>,
     error: Option<ExperimentError>,
+    /// The seed of every random choice: the spec's, or one chosen now.
+    seed: u64,
 }
 
 /// A recovery still being timed.
@@ -194,6 +197,7 @@ async fn execute(
     }
     timeline.record(EventKind::SetupDone);
 
+    let mut rng = Rng::new(run.seed);
     let schedule_start = Instant::now();
     let mut pending: Option<Pending> = None;
     for firing in schedule::plan(&experiment.faults) {
@@ -213,7 +217,15 @@ async fn execute(
         }
         tokio::time::sleep_until(fire_at.into()).await;
 
-        let injection = fault::inject(supervisor, timeline, fault, firing.occurrence).await;
+        let injection = fault::inject(
+            supervisor,
+            timeline,
+            fault,
+            firing.occurrence,
+            &experiment.deny,
+            &mut rng,
+        )
+        .await;
         let mut report = FaultReport {
             fault: fault.name.clone(),
             occurrence: firing.occurrence,
@@ -234,10 +246,13 @@ async fn execute(
             (_, Some((incarnation, _)))
                 if !matches!(injection.stop, StopPath::SignalFailed { .. }) =>
             {
-                // After an awaited exit only a later incarnation counts as
-                // recovered; otherwise the one that was hit may recover.
+                // After an awaited exit of the main process only a later
+                // incarnation counts as recovered; otherwise the one that
+                // was hit may recover.
                 let exited = supervisor.state().exit_of(incarnation).is_some();
-                let min_incarnation = if exited || fault.action.expects_exit() {
+                let main_must_exit = fault.action.expects_exit()
+                    && !matches!(fault.target, FaultTarget::Processes(_));
+                let min_incarnation = if exited || main_must_exit {
                     incarnation + 1
                 } else {
                     incarnation
@@ -350,6 +365,36 @@ async fn setup_step(
     Err(failed(detail))
 }
 
+/// Waits until the target's tree again has as many processes matching the
+/// fault's selector as before it, none of them one that the fault reached.
+/// Returns when that was first seen, or why it was not by `until`.
+async fn wait_replaced(
+    respawn: &Respawn,
+    supervisor: &Supervisor,
+    interval: Duration,
+    until: Instant,
+) -> Result<Instant, String> {
+    loop {
+        let now = supervisor.matching_processes(&respawn.selector);
+        let survivors = now
+            .iter()
+            .filter(|process| respawn.reached.contains(process))
+            .count();
+        if now.len() >= respawn.matched && survivors == 0 {
+            return Ok(Instant::now());
+        }
+        if Instant::now() >= until {
+            return Err(format!(
+                "{} of {} processes matching /{}/ ran again before the deadline",
+                now.len() - survivors,
+                respawn.matched,
+                respawn.selector.regex.as_str()
+            ));
+        }
+        tokio::time::sleep(interval.min(until.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
 /// Times one recovery to its end: a passing probe, its deadline, the
 /// supervisor giving up, or the next fault (`next`) firing first.
 async fn finish_recovery(
@@ -364,8 +409,37 @@ async fn finish_recovery(
         .as_ref()
         .map_or(pending.deadline, |(at, _)| (*at).min(pending.deadline));
     let started = pending.injection.started;
+    let (fault_name, occurrence) = {
+        let report = &run.faults[pending.report];
+        (report.fault.clone(), report.occurrence)
+    };
+
+    // A process-target fault recovers only once the target's own
+    // supervisor replaced what it removed.
+    let mut replaced_at = None;
+    if let Some(respawn) = &pending.injection.respawn {
+        match wait_replaced(respawn, supervisor, probe.interval(), until).await {
+            Ok(at) => replaced_at = Some(at),
+            Err(missing) => {
+                let interrupted = next.as_ref().filter(|(at, _)| *at < pending.deadline);
+                let recovery = match interrupted {
+                    Some((_, by)) => Recovery::Interrupted { by: by.clone() },
+                    None => Recovery::NotRecovered {
+                        reason: missing.clone(),
+                    },
+                };
+                let reason = interrupted.map_or(missing, |(_, by)| format!("interrupted by {by}"));
+                timeline.record(EventKind::NotRecovered {
+                    fault: fault_name,
+                    occurrence,
+                    reason,
+                });
+                run.faults[pending.report].recovery = recovery;
+                return;
+            }
+        }
+    }
     let report = &mut run.faults[pending.report];
-    let (fault_name, occurrence) = (report.fault.clone(), report.occurrence);
 
     report.recovery = match probe
         .wait_ready(supervisor, pending.min_incarnation, until)
@@ -385,6 +459,28 @@ async fn finish_recovery(
                 .spawn_of(incarnation)
                 .filter(|spawn| spawn.at >= started);
             let ttr = at.saturating_duration_since(started);
+            if let Some(replaced) = replaced_at {
+                let exited = match &pending.injection.stop {
+                    StopPath::DescendantsExited { after, .. } => Some(started + *after),
+                    _ => None,
+                };
+                timeline.record_at(
+                    at,
+                    EventKind::Recovered {
+                        fault: fault_name,
+                        occurrence,
+                        ttr_ms: ttr.as_secs_f64() * 1000.0,
+                    },
+                );
+                report.recovery = Recovery::Recovered {
+                    incarnation,
+                    ttr,
+                    to_exit: exited.map(|e| e.saturating_duration_since(started)),
+                    to_restart: exited.map(|e| replaced.saturating_duration_since(e)),
+                    to_ready: at.saturating_duration_since(replaced),
+                };
+                return;
+            }
             timeline.record_at(
                 at,
                 EventKind::Recovered {
@@ -488,7 +584,7 @@ impl Run {
                 .source
                 .as_ref()
                 .map(|path| path.display().to_string()),
-            seed: experiment.seed,
+            seed: Some(self.seed),
             outcome,
             error: self.error,
             probe: ProbeInfo {
@@ -506,6 +602,15 @@ impl Run {
             duration: timeline.offset(Instant::now()),
         }
     }
+}
+
+/// Chooses a seed when the spec gives none, from the clock and the pid.
+fn random_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = Rng::new(nanos ^ u64::from(std::process::id()).rotate_left(32));
+    rng.next_u64()
 }
 
 /// Builds a unique id for one run from the experiment name, the harness's pid and

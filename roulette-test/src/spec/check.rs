@@ -64,6 +64,7 @@ impl<'a> Checker<'a> {
 
         let spec = document.spec;
         let target = self.check_target(&spec.target)?;
+        let deny = check_deny(cx, &spec.target, &spec.policy.deny)?;
         let setup = spec
             .setup
             .iter()
@@ -81,7 +82,7 @@ impl<'a> Checker<'a> {
         let mut names = BTreeSet::new();
         let mut faults = Vec::new();
         for (i, fault) in spec.faults.iter().enumerate() {
-            let checked = self.check_fault(fault, i)?;
+            let checked = self.check_fault(fault, i, &deny)?;
             if !names.insert(checked.name.clone()) {
                 return Err(cx.at(
                     fault,
@@ -133,6 +134,7 @@ impl<'a> Checker<'a> {
             settle: spec.settle,
             timeout: spec.policy.timeout,
             hypotheses,
+            deny,
             cargo_bins: self.cargo_bins,
         })
     }
@@ -367,6 +369,7 @@ impl<'a> Checker<'a> {
         &mut self,
         spanned: &Spanned<FaultSpec>,
         index: usize,
+        deny: &[Regex],
     ) -> Result<Fault, SpecError> {
         let cx = self.context;
         let fault = &spanned.value;
@@ -416,7 +419,33 @@ impl<'a> Checker<'a> {
         let target = match fault.target.as_ref().map(|t| &t.value) {
             None | Some(FaultTargetSpec::Main) => FaultTarget::Main,
             Some(FaultTargetSpec::Group) => FaultTarget::Group,
-            Some(FaultTargetSpec::Process(never)) => match *never {},
+            Some(FaultTargetSpec::Process(selector)) => {
+                let at = fault.target.as_ref().expect("a process target is set");
+                let field = format!("{field}.target.process");
+                let regex = Regex::new(&selector.process).map_err(|err| {
+                    cx.at(at, &field, format!("invalid regular expression: {err}"))
+                })?;
+                // A pattern that a deny rule matches names a denied
+                // process, such as `sshd`: reject it before anything runs.
+                if let Some(rule) = deny.iter().find(|rule| rule.is_match(&selector.process)) {
+                    return Err(cx.at(
+                        at,
+                        &field,
+                        format!(
+                            "the target `{}` matches the deny rule `{}`; faults never reach such processes, so target a process of your own service",
+                            selector.process,
+                            rule.as_str()
+                        ),
+                    ));
+                }
+                if matches!(action, FaultAction::Freeze(_)) {
+                    return Err(cx.at(at, &field, "a freeze reaches `main` or `group` only; use a signal fault for a process target"));
+                }
+                FaultTarget::Processes(super::ProcessSelector {
+                    regex,
+                    pick: selector.pick,
+                })
+            }
         };
         let offsets = check_schedule(cx, &fault.schedule, &format!("{field}.schedule"))?;
         Ok(Fault {
@@ -573,6 +602,48 @@ fn check_schedule(
             "`at` cannot be combined with `every` or `count`; keep one form",
         )),
     }
+}
+
+/// Compiles the built-in deny rules and the spec's `policy.deny`, and
+/// rejects a target program that a rule names.
+fn check_deny(
+    cx: &Context<'_>,
+    target: &Spanned<super::Target>,
+    patterns: &[String],
+) -> Result<Vec<Regex>, SpecError> {
+    let mut rules = Vec::new();
+    for pattern in super::BUILTIN_DENY
+        .iter()
+        .copied()
+        .chain(patterns.iter().map(String::as_str))
+    {
+        let rule = Regex::new(pattern).map_err(|err| {
+            cx.at(
+                target,
+                "spec.policy.deny",
+                format!("invalid regular expression `{pattern}`: {err}"),
+            )
+        })?;
+        rules.push(rule);
+    }
+    let program = target
+        .value
+        .command
+        .as_ref()
+        .or(target.value.cargo_bin.as_ref());
+    if let Some(program) = program {
+        let name = Path::new(&program.value)
+            .file_name()
+            .map_or(program.value.clone(), |n| n.to_string_lossy().into_owned());
+        if let Some(rule) = rules.iter().find(|rule| rule.is_match(&name)) {
+            return Err(cx.at(
+                program,
+                "spec.target",
+                format!("the target program `{name}` matches the deny rule `{}`; the harness does not run faults against it", rule.as_str()),
+            ));
+        }
+    }
+    Ok(rules)
 }
 
 /// Accepts only `http://` URLs whose host is a loopback address or

@@ -28,6 +28,9 @@ pub struct Experiment {
     pub settle: Dur,
     pub timeout: Dur,
     pub hypotheses: Vec<Hypothesis>,
+    /// Command-name patterns no fault may reach: [`BUILTIN_DENY`] and the
+    /// spec's `policy.deny`.
+    pub deny: Vec<Regex>,
     /// Every `${cargo_bin.NAME}` the spec uses.
     pub cargo_bins: BTreeSet<String>,
 }
@@ -133,12 +136,34 @@ impl FaultAction {
 }
 
 /// Which processes a fault reaches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug)]
 pub enum FaultTarget {
+    /// The main process of the running incarnation.
     Main,
+    /// Its whole process group.
     Group,
+    /// Descendants picked by command name or command line.
+    Processes(ProcessSelector),
 }
+
+/// Descendants of the target, picked by a regular expression.
+#[derive(Clone, Debug)]
+pub struct ProcessSelector {
+    pub regex: Regex,
+    pub pick: super::Pick,
+}
+
+/// Command names that no fault may reach, whatever a spec says: the init
+/// system, remote access and container runtimes.
+pub const BUILTIN_DENY: &[&str] = &[
+    "^init$",
+    "^systemd",
+    "^sshd",
+    "^dockerd$",
+    "^containerd",
+    "^kubelet$",
+    "^runc$",
+];
 
 /// One named hypothesis.
 #[derive(Clone, Debug)]

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 pub use experiment::{
-    Check, Command, Experiment, Fault, FaultAction, FaultTarget, Hypothesis, ProbeKind, Program,
-    Readiness, TargetConfig,
+    BUILTIN_DENY, Check, Command, Experiment, Fault, FaultAction, FaultTarget, Hypothesis,
+    ProbeKind, ProcessSelector, Program, Readiness, TargetConfig,
 };
 pub use load::{SpecError, load_file, load_str};
 pub use placeholder::{PlaceholderError, Placeholders};
@@ -278,16 +278,78 @@ pub struct FaultSpec {
     pub schedule: Spanned<ScheduleSpec>,
 }
 
-/// Which processes a fault reaches.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// Which processes a fault reaches: `main`, `group`, or
+/// `{process: REGEX, pick: random | all | oldest | newest}`.
+#[derive(Clone, Debug)]
 pub enum FaultTargetSpec {
     /// The process the supervisor spawned.
     Main,
     /// The whole process group of the spawned process.
     Group,
-    /// Descendants matched by command line.
-    Process(NotYetSupported),
+    /// Descendants of the target whose command name or command line
+    /// matches.
+    Process(ProcessTargetSpec),
+}
+
+/// Descendants of the target picked by a regular expression.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessTargetSpec {
+    /// Matched against the command name and the command line.
+    pub process: String,
+    #[serde(default)]
+    pub pick: Pick,
+}
+
+/// Which of the matching processes a fault reaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pick {
+    /// One, chosen with the experiment's seed.
+    #[default]
+    Random,
+    /// Every matching process.
+    All,
+    /// The one that started first.
+    Oldest,
+    /// The one that started last.
+    Newest,
+}
+
+impl<'de> Deserialize<'de> for FaultTargetSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for TargetVisitor {
+            type Value = FaultTargetSpec;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "`main`, `group`, or a map such as `{process: \"worker\", pick: random}`",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<FaultTargetSpec, E> {
+                match text {
+                    "main" => Ok(FaultTargetSpec::Main),
+                    "group" => Ok(FaultTargetSpec::Group),
+                    other => Err(E::custom(format!(
+                        "unknown target `{other}`; write `main`, `group`, or `{{process: REGEX, pick: random}}`"
+                    ))),
+                }
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FaultTargetSpec, A::Error> {
+                ProcessTargetSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(FaultTargetSpec::Process)
+            }
+        }
+
+        deserializer.deserialize_any(TargetVisitor)
+    }
 }
 
 /// When a fault fires, as offsets from the end of `setup`.
@@ -313,8 +375,10 @@ pub struct Policy {
     pub timeout: Dur,
     #[serde(default)]
     pub max_concurrent: Option<NotYetSupported>,
+    /// Regular expressions of command names that no fault may reach, on
+    /// top of the built-in list.
     #[serde(default)]
-    pub deny: Option<NotYetSupported>,
+    pub deny: Vec<String>,
     #[serde(default)]
     pub abort: Option<NotYetSupported>,
 }
@@ -330,7 +394,7 @@ impl Default for Policy {
         Policy {
             timeout: Self::default_timeout(),
             max_concurrent: None,
-            deny: None,
+            deny: Vec::new(),
             abort: None,
         }
     }
@@ -552,6 +616,83 @@ spec:
             "  policy:\n    abort:\n      not_ready_for: 30s\n  hypothesis:",
         );
         assert_eq!(err.field, "spec.policy.abort");
+    }
+
+    #[test]
+    fn process_target_parsed() {
+        let text = VALID.replacen(
+            "      grace: 1s\n",
+            "      grace: 1s\n      target: {process: \"worker\", pick: oldest}\n",
+            1,
+        );
+        let experiment = load(&text).unwrap();
+        let FaultTarget::Processes(selector) = &experiment.faults[0].target else {
+            panic!(
+                "expected a process target, got {:?}",
+                experiment.faults[0].target
+            );
+        };
+        assert_eq!(selector.regex.as_str(), "worker");
+        assert_eq!(selector.pick, Pick::Oldest);
+    }
+
+    #[test]
+    fn denied_process_target_rejected() {
+        let err = invalid(
+            "      grace: 1s\n",
+            "      grace: 1s\n      target: {process: sshd}\n",
+        );
+        assert_eq!(err.field, "spec.faults[0].target.process");
+        assert!(err.message.contains("deny rule `^sshd`"), "{}", err.message);
+    }
+
+    #[test]
+    fn spec_deny_rule_applies() {
+        let text = VALID
+            .replacen(
+                "      grace: 1s\n",
+                "      grace: 1s\n      target: {process: worker}\n",
+                1,
+            )
+            .replacen(
+                "  hypothesis:",
+                "  policy: {deny: [\"^work\"]}\n  hypothesis:",
+                1,
+            );
+        let err = load(&text).expect_err("the deny rule rejects the target");
+        let invalid = err.invalid().unwrap();
+        assert!(
+            invalid.message.contains("deny rule `^work`"),
+            "{}",
+            invalid.message
+        );
+    }
+
+    #[test]
+    fn unknown_target_word_rejected() {
+        let err = invalid(
+            "      grace: 1s\n",
+            "      grace: 1s\n      target: everything\n",
+        );
+        assert!(
+            err.message.contains("unknown target `everything`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn freeze_of_process_target_rejected() {
+        let err = invalid(
+            "      signal: SIGTERM\n      grace: 1s\n",
+            "      freeze: 1s\n      target: {process: worker}\n",
+        );
+        assert!(
+            err.message
+                .contains("a freeze reaches `main` or `group` only"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::spec::{Backoff, FaultTarget, Intensity, RestartPolicy};
+use crate::spec::Pick;
+use crate::spec::{Backoff, Intensity, ProcessSelector, RestartPolicy};
 use logs::{LogBuffer, Stream};
 use timeline::{EventKind, ExitStatus, Timeline};
 use tree::{Escape, Member, ProcFs, ProcessTable, Tree};
@@ -123,6 +124,36 @@ impl SupervisorState {
     }
 }
 
+/// The process or processes a signal to the running incarnation reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// The main process.
+    Main,
+    /// Its whole process group.
+    Group,
+}
+
+/// A descendant of the target that a fault reached.
+#[derive(Debug)]
+pub struct Reached {
+    pub pid: u32,
+    pub start_time: u64,
+    pub command: String,
+    /// A pidfd of the process, which becomes readable when it exits and
+    /// through which a later SIGKILL cannot reach a recycled PID.
+    pub pidfd: std::os::fd::OwnedFd,
+}
+
+/// The descendants a process-target fault reached.
+#[derive(Debug)]
+pub struct ProcessDelivery {
+    pub incarnation: u32,
+    pub at: Instant,
+    pub reached: Vec<Reached>,
+    /// How many live descendants matched before the signal.
+    pub matched: usize,
+}
+
 /// A signal the supervisor delivered.
 #[derive(Clone, Copy, Debug)]
 pub struct Delivery {
@@ -144,6 +175,18 @@ pub enum SignalError {
     },
     #[error("the supervisor task has ended")]
     Closed,
+    #[error("no descendant of the target matches `{pattern}`{}", describe_candidates(.seen))]
+    NoMatch { pattern: String, seen: Vec<String> },
+    #[error("every descendant matching `{pattern}` is on the deny list (`{rule}`)")]
+    Denied { pattern: String, rule: String },
+}
+
+fn describe_candidates(seen: &[String]) -> String {
+    if seen.is_empty() {
+        String::from("; the target has no descendants")
+    } else {
+        format!("; its descendants are: {}", seen.join(", "))
+    }
 }
 
 /// A process of the experiment that was still alive after teardown.
@@ -168,7 +211,7 @@ pub struct StopOutcome {
 enum Request {
     Signal {
         signal: Signal,
-        to: FaultTarget,
+        to: Recipient,
         reply: oneshot::Sender<Result<Delivery, SignalError>>,
     },
     KillGroupOf {
@@ -280,6 +323,20 @@ impl Processes {
     }
 }
 
+/// PID 1, the harness and its ancestors: processes no fault may reach.
+fn protected_pids() -> Vec<u32> {
+    let mut protected = vec![1, std::process::id()];
+    let mut pid = std::process::id();
+    while let Some(parent) = tree::read_stat(pid)
+        .map(|info| info.ppid)
+        .filter(|ppid| *ppid > 1)
+    {
+        protected.push(parent);
+        pid = parent;
+    }
+    protected
+}
+
 /// Waits up to `limit` for the process to exit. SIGKILL is delivered
 /// asynchronously, and the process disappears (or turns zombie) within
 /// microseconds, so a short bounded poll suffices.
@@ -328,6 +385,7 @@ pub struct Supervisor {
     state: watch::Receiver<SupervisorState>,
     task: Option<JoinHandle<()>>,
     processes: Arc<Processes>,
+    timeline: Arc<Timeline>,
     logs: Arc<LogBuffer>,
 }
 
@@ -345,7 +403,7 @@ impl Supervisor {
         let processes = Arc::new(Processes::new(&config.marker, Arc::new(ProcFs)));
         let task = Task {
             config,
-            timeline,
+            timeline: timeline.clone(),
             logs: logs.clone(),
             processes: processes.clone(),
             state: state_sender,
@@ -358,6 +416,7 @@ impl Supervisor {
             state,
             task: Some(task),
             processes,
+            timeline,
             logs,
         }
     }
@@ -378,13 +437,137 @@ impl Supervisor {
     }
 
     /// Sends `signal` to the running incarnation's main process or group.
-    pub async fn signal(&self, signal: Signal, to: FaultTarget) -> Result<Delivery, SignalError> {
+    pub async fn signal(&self, signal: Signal, to: Recipient) -> Result<Delivery, SignalError> {
         let (reply, response) = oneshot::channel();
         self.requests
             .send(Request::Signal { signal, to, reply })
             .await
             .map_err(|_| SignalError::Closed)?;
         response.await.map_err(|_| SignalError::Closed)?
+    }
+
+    /// Sends `signal` to the running incarnation's descendants that
+    /// `selector` matches by command name or command line, never to the
+    /// main process, a process a `deny` rule names, the harness, its
+    /// ancestors or PID 1. `random` chooses among them for
+    /// [`Pick::Random`].
+    pub fn signal_processes(
+        &self,
+        selector: &ProcessSelector,
+        signal: Signal,
+        deny: &[regex::Regex],
+        random: u64,
+    ) -> Result<ProcessDelivery, SignalError> {
+        let running = self.state().running.ok_or(SignalError::NotRunning)?;
+        let pattern = selector.regex.as_str().to_owned();
+        let protected = protected_pids();
+        let members: Vec<Member> = self
+            .processes
+            .scan()
+            .into_iter()
+            .filter(|m| {
+                m.incarnation == running.incarnation
+                    && m.info.pid != running.pid
+                    && !protected.contains(&m.info.pid)
+            })
+            .collect();
+        let describe = |m: &Member| {
+            (
+                tree::command_name(m.info.pid),
+                self.processes.table.command_line(m.info.pid),
+            )
+        };
+
+        let mut seen = Vec::new();
+        let mut matching = Vec::new();
+        let mut denied_by = None;
+        for member in members {
+            let (name, command_line) = describe(&member);
+            seen.push(format!("{} ({name})", member.info.pid));
+            if !(selector.regex.is_match(&name) || selector.regex.is_match(&command_line)) {
+                continue;
+            }
+            if let Some(rule) = deny.iter().find(|rule| rule.is_match(&name)) {
+                denied_by = Some(rule.as_str().to_owned());
+                continue;
+            }
+            matching.push((member, command_line));
+        }
+        if matching.is_empty() {
+            return Err(match denied_by {
+                Some(rule) => SignalError::Denied { pattern, rule },
+                None => SignalError::NoMatch { pattern, seen },
+            });
+        }
+
+        let matched = matching.len();
+        matching.sort_by_key(|(m, _)| (m.info.start_time, m.info.pid));
+        let picked: Vec<(Member, String)> = match selector.pick {
+            Pick::All => matching,
+            Pick::Oldest => matching.into_iter().take(1).collect(),
+            Pick::Newest => matching.into_iter().next_back().into_iter().collect(),
+            Pick::Random => {
+                let index = (random % matched as u64) as usize;
+                matching.into_iter().nth(index).into_iter().collect()
+            }
+        };
+
+        let at = Instant::now();
+        let mut reached = Vec::new();
+        for (member, command) in picked {
+            let Some(pidfd) = tree::open_verified(member.info.pid, member.info.start_time) else {
+                continue;
+            };
+            if tree::send_through(&pidfd, signal) {
+                let to = format!("descendant `{command}`");
+                self.timeline.record_at(
+                    at,
+                    EventKind::SignalSent {
+                        signal: signal.as_str().to_owned(),
+                        to,
+                        pid: member.info.pid,
+                    },
+                );
+                reached.push(Reached {
+                    pid: member.info.pid,
+                    start_time: member.info.start_time,
+                    command,
+                    pidfd,
+                });
+            }
+        }
+        if reached.is_empty() {
+            return Err(SignalError::NoMatch {
+                pattern,
+                seen: Vec::new(),
+            });
+        }
+        Ok(ProcessDelivery {
+            incarnation: running.incarnation,
+            at,
+            reached,
+            matched,
+        })
+    }
+
+    /// Returns the live descendants of the running incarnation that
+    /// `selector` matches, as pid and start time.
+    pub fn matching_processes(&self, selector: &ProcessSelector) -> Vec<(u32, u64)> {
+        let Some(running) = self.state().running else {
+            return Vec::new();
+        };
+        self.processes
+            .scan()
+            .into_iter()
+            .filter(|m| m.incarnation == running.incarnation && m.info.pid != running.pid)
+            .filter(|m| {
+                selector.regex.is_match(&tree::command_name(m.info.pid))
+                    || selector
+                        .regex
+                        .is_match(&self.processes.table.command_line(m.info.pid))
+            })
+            .map(|m| (m.info.pid, m.info.start_time))
+            .collect()
     }
 
     /// Sends SIGKILL to the whole process group of `incarnation`, and
@@ -655,13 +838,13 @@ impl Task {
         incarnation: u32,
         pid: u32,
         signal: Signal,
-        to: FaultTarget,
+        to: Recipient,
     ) -> Result<Delivery, SignalError> {
         // The child has not been waited for, so `pid` still names it (or
         // its zombie) and cannot belong to another process.
         let result = match to {
-            FaultTarget::Main => process::signal_process(pid, signal),
-            FaultTarget::Group => process::signal_group(pid, signal),
+            Recipient::Main => process::signal_process(pid, signal),
+            Recipient::Group => process::signal_group(pid, signal),
         };
         let at = Instant::now();
         result.map_err(|source| SignalError::Kill {
@@ -670,8 +853,8 @@ impl Task {
             source,
         })?;
         let to = match to {
-            FaultTarget::Main => "main process",
-            FaultTarget::Group => "process group",
+            Recipient::Main => "main process",
+            Recipient::Group => "process group",
         };
         self.timeline.record_at(
             at,
@@ -952,7 +1135,7 @@ mod tests {
             .running
             .unwrap();
         let delivery = supervisor
-            .signal(Signal::SIGUSR1, FaultTarget::Main)
+            .signal(Signal::SIGUSR1, Recipient::Main)
             .await
             .unwrap();
         assert_eq!(delivery.pid, running.pid);
@@ -969,7 +1152,7 @@ mod tests {
         );
         let outcome = supervisor.stop(Duration::ZERO).await;
         assert!(outcome.survivors.is_empty());
-        let after = supervisor.signal(Signal::SIGTERM, FaultTarget::Main).await;
+        let after = supervisor.signal(Signal::SIGTERM, Recipient::Main).await;
         assert!(after.is_err());
     }
 

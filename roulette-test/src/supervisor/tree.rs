@@ -20,7 +20,7 @@
 //! is unit-tested with a fake table.
 
 use std::collections::BTreeMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::signal::Signal;
 use serde::Serialize;
@@ -299,23 +299,7 @@ impl ProcessTable for ProcFs {
     }
 
     fn signal(&self, pid: u32, start_time: u64, signal: Signal) -> bool {
-        use rustix::process::{Pid, PidfdFlags, pidfd_open, pidfd_send_signal};
-        let Some(pid_value) = Pid::from_raw(pid as i32) else {
-            return false;
-        };
-        // Open the pidfd first, then check the start time: if it still
-        // matches, the pidfd refers to that very process, and a signal
-        // through it cannot reach a process that reused the PID later.
-        let Ok(pidfd) = pidfd_open(pid_value, PidfdFlags::empty()) else {
-            return false;
-        };
-        if read_stat(pid).is_none_or(|info| info.start_time != start_time) {
-            return false;
-        }
-        let Some(signal) = rustix::process::Signal::from_named_raw(signal as i32) else {
-            return false;
-        };
-        pidfd_send_signal(pidfd.as_fd(), signal).is_ok()
+        open_verified(pid, start_time).is_some_and(|pidfd| send_through(&pidfd, signal))
     }
 
     fn reap(&self, pid: u32) {
@@ -325,6 +309,52 @@ impl ProcessTable for ProcFs {
             Some(WaitPidFlag::WNOHANG),
         );
     }
+}
+
+/// Opens a pidfd of `pid` if it is still the process that started at
+/// `start_time`. The pidfd is opened first and the start time checked
+/// after: if it still matches, the pidfd refers to that very process, and
+/// a signal through it cannot reach a process that reused the PID later.
+pub fn open_verified(pid: u32, start_time: u64) -> Option<OwnedFd> {
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let pidfd = pidfd_open(Pid::from_raw(pid as i32)?, PidfdFlags::empty()).ok()?;
+    read_stat(pid).filter(|info| info.start_time == start_time)?;
+    Some(pidfd)
+}
+
+/// Sends `signal` through a pidfd. Returns false when the process is gone.
+pub fn send_through(pidfd: &OwnedFd, signal: Signal) -> bool {
+    let Some(signal) = rustix::process::Signal::from_named_raw(signal as i32) else {
+        return false;
+    };
+    rustix::process::pidfd_send_signal(pidfd.as_fd(), signal).is_ok()
+}
+
+/// Waits until the process behind `pidfd` exits, for at most `limit`.
+/// A pidfd becomes readable when its process exits, so this waits on an
+/// event, not a poll. Returns whether it exited.
+pub async fn wait_exit(pidfd: &OwnedFd, limit: std::time::Duration) -> bool {
+    let Ok(duplicate) = pidfd.try_clone() else {
+        return false;
+    };
+    // SAFETY: the AsyncFd owns `duplicate`, an OwnedFd, so the descriptor
+    // stays open and refers to the same pidfd for the AsyncFd's lifetime.
+    let registered = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(duplicate, tokio::io::Interest::READABLE)
+    };
+    let Ok(readable) = registered else {
+        return false;
+    };
+    tokio::time::timeout(limit, readable.readable())
+        .await
+        .is_ok_and(|ready| ready.is_ok())
+}
+
+/// Reads the command name (`/proc/PID/comm`) of `pid`.
+pub fn command_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|name| name.trim_end().to_owned())
+        .unwrap_or_default()
 }
 
 /// Reads pid, ppid, pgid, sid, start time and state from `/proc/PID/stat`.
