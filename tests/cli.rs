@@ -466,3 +466,43 @@ fn sigint_stops_run_with_130() {
         run.output()
     );
 }
+
+#[test]
+fn dry_run_starts_nothing() {
+    let marker_dir = tempfile::tempdir().expect("a temp dir");
+    let marker = marker_dir.path().join("started");
+    let (_dir, path) = write_spec(&format!(
+        r#"apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata: {{name: dry}}
+spec:
+  target:
+    command: sh
+    args: ["-c", "touch {}; exec sleep 60"]
+    ready:
+      log: "never"
+  faults:
+    - {{name: kill, signal: SIGKILL, schedule: {{every: 2s, count: 2}}}}
+  seed: 11
+"#,
+        marker.display()
+    ));
+    let run = roulette_run(
+        &["run", "--dry-run", path.to_str().expect("a UTF-8 path")],
+        SHORT_LIMIT,
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.output());
+    assert!(
+        run.stdout.contains("plan of experiment dry"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stdout
+            .contains("+      4s  kill #2: SIGKILL to main process"),
+        "{}",
+        run.output()
+    );
+    assert!(run.stdout.contains("seed: 11"), "{}", run.output());
+    assert!(!marker.exists(), "--dry-run started the target");
+}

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use roulette_test::report::{Outcome, Report, render_text};
 use roulette_test::{runner, spec};
 
+mod plan;
+
 /// Chaos experiments as ordinary test results: kill the system under test,
 /// time its recovery and check a written hypothesis.
 #[derive(Parser)]
@@ -29,6 +31,10 @@ enum Command {
         /// experiment, an array for several.
         #[arg(long, value_name = "PATH")]
         json: Option<PathBuf>,
+        /// Print each experiment's plan (target, faults, times, seed)
+        /// without starting anything.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check experiment files without running them. Exits 0 when all are
     /// valid, 2 otherwise.
@@ -63,7 +69,16 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Validate { files } => validate(&files),
-        Command::Run { files, json } => run(&files, json.as_deref()),
+        Command::Run {
+            files,
+            dry_run: true,
+            ..
+        } => dry_run(&files),
+        Command::Run {
+            files,
+            json,
+            dry_run: false,
+        } => run(&files, json.as_deref()),
     }
 }
 
@@ -87,6 +102,24 @@ fn validate(files: &[PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_ERROR)
+    }
+}
+
+fn dry_run(files: &[PathBuf]) -> ExitCode {
+    let mut invalid = false;
+    for file in files {
+        match spec::load_file(file) {
+            Ok(experiment) => println!("{}", plan::render(&experiment)),
+            Err(err) => {
+                eprintln!("error: {err}");
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -1,0 +1,95 @@
+//! The plan of an experiment as `roulette run --dry-run` prints it: what
+//! would run, which faults fire when and at whom, and with which seed,
+//! before anything starts.
+
+use std::fmt::Write;
+
+use roulette_test::fault;
+use roulette_test::schedule;
+use roulette_test::spec::{Experiment, Program, format_duration};
+
+/// Renders the plan of `experiment`.
+pub fn render(experiment: &Experiment) -> String {
+    let mut out = String::new();
+    let source = experiment
+        .source
+        .as_ref()
+        .map(|p| format!(" ({})", p.display()))
+        .unwrap_or_default();
+    let _ = writeln!(out, "plan of experiment {}{source}", experiment.name);
+
+    let target = &experiment.target;
+    let program = match &target.program {
+        Program::Command(command) => command.clone(),
+        Program::CargoBin(name) => format!("cargo_bin {name}"),
+    };
+    let _ = writeln!(out, "  target: {program} {}", target.args.join(" "));
+    let _ = writeln!(
+        out,
+        "  working directory: {}",
+        experiment.base_dir.display()
+    );
+    if !target.ports.is_empty() {
+        let _ = writeln!(
+            out,
+            "  ports (allocated on 127.0.0.1 at run time): {}",
+            target.ports.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  restart: {:?}, backoff {} to {} x{}, intensity {} restarts within {}",
+        target.restart,
+        target.backoff.initial,
+        target.backoff.max,
+        target.backoff.factor,
+        target.intensity.restarts,
+        target.intensity.within
+    );
+    let ready = &target.ready;
+    let _ = writeln!(
+        out,
+        "  readiness: {} every {}, attempt timeout {}, timeout {}",
+        ready.probe.describe(),
+        ready.interval,
+        ready.attempt_timeout,
+        ready.timeout
+    );
+    for step in &experiment.setup {
+        let _ = writeln!(out, "  setup: {}", step.argv.join(" "));
+    }
+
+    let seed = experiment.seed.map_or_else(
+        || String::from("chosen at run time and printed in the report"),
+        |s| s.to_string(),
+    );
+    let _ = writeln!(out, "  seed: {seed}");
+    let firings = schedule::plan(&experiment.faults);
+    let _ = writeln!(
+        out,
+        "  faults ({} firings, offsets from the end of setup):",
+        firings.len()
+    );
+    for firing in &firings {
+        let fault = &experiment.faults[firing.fault];
+        let _ = writeln!(
+            out,
+            "    +{:>8}  {} #{}: {}",
+            format_duration(firing.offset),
+            fault.name,
+            firing.occurrence,
+            fault::describe(fault)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  settle: {}, timeout: {}",
+        experiment.settle, experiment.timeout
+    );
+    let rules: Vec<&str> = experiment.deny.iter().map(|rule| rule.as_str()).collect();
+    let _ = writeln!(out, "  deny: {}", rules.join(", "));
+    for hypothesis in &experiment.hypotheses {
+        let _ = writeln!(out, "  hypothesis: {}", hypothesis.name);
+    }
+    out
+}
