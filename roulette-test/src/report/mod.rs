@@ -25,6 +25,9 @@ pub struct Report {
     pub source: Option<String>,
     pub seed: Option<u64>,
     pub outcome: Outcome,
+    /// Why the circuit breaker (`policy.abort`) stopped the faults early;
+    /// an aborted run fails.
+    pub aborted: Option<String>,
     /// Why the experiment could not be carried out, when it could not.
     pub error: Option<ExperimentError>,
     pub probe: ProbeInfo,

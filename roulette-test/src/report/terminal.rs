@@ -40,6 +40,9 @@ pub fn render_text(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "  seed: {seed}");
     }
 
+    if let Some(reason) = &report.aborted {
+        let _ = writeln!(out, "\n{}: {reason}", paint(RED, "aborted"));
+    }
     if let Some(error) = &report.error {
         let _ = writeln!(out, "\n{}: {}", paint(RED, "error"), error.message);
     }

@@ -61,6 +61,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         verdicts: Vec::new(),
         error: None,
         seed: experiment.seed.unwrap_or_else(random_seed),
+        aborted: None,
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
 
@@ -167,6 +168,8 @@ struct Run {
     error: Option<ExperimentError>,
     /// The seed of every random choice: the spec's, or one chosen now.
     seed: u64,
+    /// Why the circuit breaker stopped the faults, if it did.
+    aborted: Option<String>,
 }
 
 /// A recovery still being timed.
@@ -205,6 +208,7 @@ async fn execute(
         let fire_at = schedule_start + firing.offset;
         if let Some(previous) = pending.take() {
             let next = format!("`{}` #{}", fault.name, firing.occurrence);
+            let report = previous.report;
             finish_recovery(
                 previous,
                 Some((fire_at, next)),
@@ -214,6 +218,13 @@ async fn execute(
                 run,
             )
             .await;
+            if let Some(reason) = abort_reason(experiment, run, report) {
+                timeline.record(EventKind::Aborted {
+                    reason: reason.clone(),
+                });
+                run.aborted = Some(reason);
+                break;
+            }
         }
         tokio::time::sleep_until(fire_at.into()).await;
 
@@ -257,8 +268,14 @@ async fn execute(
                 } else {
                     incarnation
                 };
-                let deadline =
-                    Instant::now().max(injection.started) + experiment.target.ready.timeout.0;
+                // The circuit breaker's `not_ready_for` cuts the wait short.
+                let limit = experiment
+                    .abort
+                    .not_ready_for
+                    .map_or(experiment.target.ready.timeout.0, |d| {
+                        d.0.min(experiment.target.ready.timeout.0)
+                    });
+                let deadline = Instant::now().max(injection.started) + limit;
                 run.faults.push(report);
                 pending = Some(Pending {
                     report: run.faults.len() - 1,
@@ -271,7 +288,16 @@ async fn execute(
         }
     }
     if let Some(previous) = pending.take() {
+        let report = previous.report;
         finish_recovery(previous, None, supervisor, probe, timeline, run).await;
+        if run.aborted.is_none() {
+            if let Some(reason) = abort_reason(experiment, run, report) {
+                timeline.record(EventKind::Aborted {
+                    reason: reason.clone(),
+                });
+                run.aborted = Some(reason);
+            }
+        }
     }
 
     timeline.record(EventKind::Settling);
@@ -392,6 +418,30 @@ async fn wait_replaced(
             ));
         }
         tokio::time::sleep(interval.min(until.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+/// Returns why the circuit breaker of `policy.abort` trips after the
+/// recovery of fault report `report` ended, if it does.
+fn abort_reason(experiment: &Experiment, run: &Run, report: usize) -> Option<String> {
+    let abort = &experiment.abort;
+    let fault = &run.faults[report];
+    if let (Some(limit), Recovery::NotRecovered { .. }) = (abort.not_ready_for, &fault.recovery) {
+        return Some(format!(
+            "`{}` #{}: the target was not ready for {limit}",
+            fault.fault, fault.occurrence
+        ));
+    }
+    let failed = run
+        .faults
+        .iter()
+        .filter(|f| matches!(f.recovery, Recovery::NotRecovered { .. }))
+        .count();
+    match abort.failed_recoveries {
+        Some(limit) if failed >= limit as usize => {
+            Some(format!("{failed} recoveries failed, the limit is {limit}"))
+        }
+        _ => None,
     }
 }
 
@@ -570,7 +620,7 @@ impl Run {
     ) -> Report {
         let outcome = if self.error.is_some() {
             Outcome::Error
-        } else if self.verdicts.iter().all(|verdict| verdict.holds) {
+        } else if self.aborted.is_none() && self.verdicts.iter().all(|verdict| verdict.holds) {
             Outcome::Passed
         } else {
             Outcome::Failed
@@ -585,6 +635,7 @@ impl Run {
                 .as_ref()
                 .map(|path| path.display().to_string()),
             seed: Some(self.seed),
+            aborted: self.aborted,
             outcome,
             error: self.error,
             probe: ProbeInfo {

@@ -65,6 +65,25 @@ impl<'a> Checker<'a> {
         let spec = document.spec;
         let target = self.check_target(&spec.target)?;
         let deny = check_deny(cx, &spec.target, &spec.policy.deny)?;
+        if let Some(max) = spec
+            .policy
+            .max_concurrent
+            .as_ref()
+            .filter(|max| max.value != 1)
+        {
+            return Err(cx.at(
+                max,
+                "spec.policy.max_concurrent",
+                format!("max_concurrent {} is not supported: this version injects one fault at a time; set it to 1 or remove it", max.value),
+            ));
+        }
+        if spec.policy.abort.failed_recoveries == Some(0) {
+            return Err(cx.at(
+                &spec.target,
+                "spec.policy.abort.failed_recoveries",
+                "`failed_recoveries` is 0, which would abort before any fault; set it to 1 or more",
+            ));
+        }
         let setup = spec
             .setup
             .iter()
@@ -134,6 +153,7 @@ impl<'a> Checker<'a> {
             settle: spec.settle,
             timeout: spec.policy.timeout,
             hypotheses,
+            abort: spec.policy.abort,
             deny,
             cargo_bins: self.cargo_bins,
         })

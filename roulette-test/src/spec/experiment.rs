@@ -28,6 +28,8 @@ pub struct Experiment {
     pub settle: Dur,
     pub timeout: Dur,
     pub hypotheses: Vec<Hypothesis>,
+    /// When to stop injecting and abort the run.
+    pub abort: super::AbortSpec,
     /// Command-name patterns no fault may reach: [`BUILTIN_DENY`] and the
     /// spec's `policy.deny`.
     pub deny: Vec<Regex>,

@@ -373,14 +373,29 @@ pub struct Policy {
     /// The whole experiment, from spawn to teardown, must end within this.
     #[serde(default = "Policy::default_timeout")]
     pub timeout: Dur,
+    /// Faults in progress at once. This version injects one at a time, so
+    /// only 1 is accepted.
     #[serde(default)]
-    pub max_concurrent: Option<NotYetSupported>,
+    pub max_concurrent: Option<Spanned<u32>>,
     /// Regular expressions of command names that no fault may reach, on
     /// top of the built-in list.
     #[serde(default)]
     pub deny: Vec<String>,
     #[serde(default)]
-    pub abort: Option<NotYetSupported>,
+    pub abort: AbortSpec,
+}
+
+/// The circuit breaker: conditions that stop injecting faults, tear down
+/// and mark the run aborted.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortSpec {
+    /// Abort when the target is not ready this long after a fault.
+    #[serde(default)]
+    pub not_ready_for: Option<Dur>,
+    /// Abort after this many recoveries failed.
+    #[serde(default)]
+    pub failed_recoveries: Option<u32>,
 }
 
 impl Policy {
@@ -395,7 +410,7 @@ impl Default for Policy {
             timeout: Self::default_timeout(),
             max_concurrent: None,
             deny: Vec::new(),
-            abort: None,
+            abort: AbortSpec::default(),
         }
     }
 }
@@ -613,9 +628,9 @@ spec:
     fn unimplemented_block_field_named() {
         let err = invalid(
             "  hypothesis:",
-            "  policy:\n    abort:\n      not_ready_for: 30s\n  hypothesis:",
+            "  load:\n    http:\n      url: x\n  hypothesis:",
         );
-        assert_eq!(err.field, "spec.policy.abort");
+        assert_eq!(err.field, "spec.load");
     }
 
     #[test]
@@ -693,6 +708,27 @@ spec:
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn max_concurrent_above_one_rejected() {
+        let err = invalid(
+            "  hypothesis:",
+            "  policy: {max_concurrent: 2}\n  hypothesis:",
+        );
+        assert_eq!(err.field, "spec.policy.max_concurrent");
+        assert!(
+            err.message.contains("one fault at a time"),
+            "{}",
+            err.message
+        );
+        let text = VALID.replacen(
+            "  hypothesis:",
+            "  policy: {max_concurrent: 1, abort: {not_ready_for: 30s}}\n  hypothesis:",
+            1,
+        );
+        let experiment = load(&text).unwrap();
+        assert_eq!(experiment.abort.not_ready_for, Some(Dur::from_secs(30)));
     }
 
     #[test]

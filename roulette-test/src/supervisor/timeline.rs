@@ -112,6 +112,8 @@ pub enum EventKind {
         occurrence: u32,
         reason: String,
     },
+    /// The circuit breaker stopped injecting faults.
+    Aborted { reason: String },
     /// The settle period began.
     Settling,
     /// Teardown began.
@@ -181,6 +183,7 @@ impl std::fmt::Display for EventKind {
                 occurrence,
                 reason,
             } => write!(f, "no recovery from `{fault}` #{occurrence}: {reason}"),
+            EventKind::Aborted { reason } => write!(f, "aborted: {reason}; no further faults"),
             EventKind::Settling => f.write_str("settle period"),
             EventKind::TeardownStarted => f.write_str("teardown"),
             EventKind::TeardownDone => f.write_str("teardown done"),
