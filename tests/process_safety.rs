@@ -296,3 +296,26 @@ fn sigkilled_harness_leaves_nothing() {
         "processes outlived the SIGKILLed harness: {alive:?} of {pids:?}"
     );
 }
+
+#[test]
+fn catch_all_regex_stays_in_tree() {
+    // `.` matches every command line, the harness's own and cargo's
+    // included; only descendants of the target may be picked.
+    let faults = "    - {name: kill-all, signal: SIGKILL, target: {process: \".\", pick: all}, schedule: {at: [200ms]}}";
+    let spec = service_spec("catch-all", "escaper.sh", faults).replace("ttr: \"< 5s\"", "restarts: \"== 0\"");
+    let report = run_blocking(&load(&spec));
+    assert_passed(&report);
+    assert!(is_alive(std::process::id()));
+
+    // The fault reached the two helpers that left the group, and no
+    // process outside the target's tree.
+    let mut expected = printed_pids(&report, "escaped", 1);
+    expected.extend(printed_pids(&report, "daemon", 1));
+    expected.sort_unstable();
+    let StopPath::DescendantsExited { pids, .. } = &report.faults[0].stop else {
+        panic!("expected the descendants to exit: {}", render_text(&report, false));
+    };
+    let mut reached = pids.clone();
+    reached.sort_unstable();
+    assert_eq!(reached, expected, "{}", render_text(&report, false));
+}
