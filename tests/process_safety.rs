@@ -246,8 +246,12 @@ spec:
     run_blocking(&experiment);
 }
 
-#[test]
-fn sigkilled_harness_leaves_nothing() {
+/// Runs `victim_experiment` in a child test process in a process group of
+/// its own, waits until its target's four processes run, sends `signal` to
+/// that whole group (as nextest does on a test timeout), and asserts that
+/// no process of the target survives.
+fn harness_killed_leaves_nothing(signal: nix::sys::signal::Signal) {
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -258,6 +262,7 @@ fn sigkilled_harness_leaves_nothing() {
         .env(VICTIM_DIR, dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("the victim test process starts");
 
@@ -283,7 +288,8 @@ fn sigkilled_harness_leaves_nothing() {
     // the watchdog about every member.
     std::thread::sleep(Duration::from_millis(300));
 
-    victim.kill().expect("SIGKILL to the victim test process");
+    let group = nix::unistd::Pid::from_raw(victim.id() as i32);
+    nix::sys::signal::killpg(group, signal).expect("the signal reaches the victim's group");
     victim.wait().expect("the victim is reaped");
 
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -293,8 +299,18 @@ fn sigkilled_harness_leaves_nothing() {
     let alive: Vec<&u32> = pids.iter().filter(|pid| is_alive(**pid)).collect();
     assert!(
         alive.is_empty(),
-        "processes outlived the SIGKILLed harness: {alive:?} of {pids:?}"
+        "processes outlived the {signal}ed harness: {alive:?} of {pids:?}"
     );
+}
+
+#[test]
+fn sigkilled_harness_leaves_nothing() {
+    harness_killed_leaves_nothing(nix::sys::signal::Signal::SIGKILL);
+}
+
+#[test]
+fn sigtermed_harness_leaves_nothing() {
+    harness_killed_leaves_nothing(nix::sys::signal::Signal::SIGTERM);
 }
 
 #[test]
@@ -302,7 +318,8 @@ fn catch_all_regex_stays_in_tree() {
     // `.` matches every command line, the harness's own and cargo's
     // included; only descendants of the target may be picked.
     let faults = "    - {name: kill-all, signal: SIGKILL, target: {process: \".\", pick: all}, schedule: {at: [200ms]}}";
-    let spec = service_spec("catch-all", "escaper.sh", faults).replace("ttr: \"< 5s\"", "restarts: \"== 0\"");
+    let spec = service_spec("catch-all", "escaper.sh", faults)
+        .replace("ttr: \"< 5s\"", "restarts: \"== 0\"");
     let report = run_blocking(&load(&spec));
     assert_passed(&report);
     assert!(is_alive(std::process::id()));
@@ -313,7 +330,10 @@ fn catch_all_regex_stays_in_tree() {
     expected.extend(printed_pids(&report, "daemon", 1));
     expected.sort_unstable();
     let StopPath::DescendantsExited { pids, .. } = &report.faults[0].stop else {
-        panic!("expected the descendants to exit: {}", render_text(&report, false));
+        panic!(
+            "expected the descendants to exit: {}",
+            render_text(&report, false)
+        );
     };
     let mut reached = pids.clone();
     reached.sort_unstable();
