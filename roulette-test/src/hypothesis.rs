@@ -210,12 +210,12 @@ fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
                     "{label}: {status} after {}",
                     format_duration(*after)
                 ));
-                if let Some(code) = spec.code {
-                    if *status != ExitStatus::Code(code) {
-                        failures.push(format!(
-                            "{label} ended with {status}, expected exit code {code}"
-                        ));
-                    }
+                if let Some(code) = spec.code
+                    && *status != ExitStatus::Code(code)
+                {
+                    failures.push(format!(
+                        "{label} ended with {status}, expected exit code {code}"
+                    ));
                 }
             }
             StopPath::DescendantsExited { after, .. } => {

@@ -290,13 +290,13 @@ async fn execute(
     if let Some(previous) = pending.take() {
         let report = previous.report;
         finish_recovery(previous, None, supervisor, probe, timeline, run).await;
-        if run.aborted.is_none() {
-            if let Some(reason) = abort_reason(experiment, run, report) {
-                timeline.record(EventKind::Aborted {
-                    reason: reason.clone(),
-                });
-                run.aborted = Some(reason);
-            }
+        if run.aborted.is_none()
+            && let Some(reason) = abort_reason(experiment, run, report)
+        {
+            timeline.record(EventKind::Aborted {
+                reason: reason.clone(),
+            });
+            run.aborted = Some(reason);
         }
     }
 

@@ -126,7 +126,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis < 1000 {
-        if duration.subsec_nanos() % 1_000_000 != 0 && millis < 10 {
+        if !duration.subsec_nanos().is_multiple_of(1_000_000) && millis < 10 {
             return format!("{:.1}ms", duration.as_secs_f64() * 1000.0);
         }
         return format!("{millis}ms");
