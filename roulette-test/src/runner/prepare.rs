@@ -88,10 +88,14 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
     };
 
     let probe = match &target.ready.probe {
-        ProbeKind::Http { url, status } => ProbeTarget::Http {
-            url: values.expand(url).map_err(expand_error)?,
-            status: *status,
-        },
+        ProbeKind::Http { url, status } => {
+            let url = values.expand(url).map_err(expand_error)?;
+            check_expanded_url(&url)?;
+            ProbeTarget::Http {
+                url,
+                status: *status,
+            }
+        }
         ProbeKind::Tcp(address) => ProbeTarget::Tcp(values.expand(address).map_err(expand_error)?),
         ProbeKind::Log(regex) => ProbeTarget::Log(regex.clone()),
         ProbeKind::Exec(argv) => ProbeTarget::Exec(expand_command(
@@ -134,6 +138,32 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         setup,
         checks,
     })
+}
+
+/// Checks a probe URL once its placeholders are expanded, with a real URL
+/// parser: its host must be a loopback address or `localhost`, with no
+/// user information, because probes never leave the machine.
+fn check_expanded_url(url: &str) -> Result<(), ExperimentError> {
+    let invalid = |reason: String| error(ErrorKind::Prepare, format!("probe URL `{url}` {reason}"));
+    let parsed = reqwest::Url::parse(url).map_err(|err| invalid(format!("is invalid: {err}")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(String::from(
+            "has user information; write the loopback host alone",
+        )));
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(invalid(String::from(
+            "does not name a loopback host; probes only reach 127.0.0.1, ::1 or localhost",
+        )))
+    }
 }
 
 /// Expands a command and checks that its program exists.
@@ -257,3 +287,18 @@ fn built_in_release() -> bool {
 
 /// The time that the teardown waits after SIGTERM before it sends SIGKILL.
 pub const TEARDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expanded_url_must_be_loopback() {
+        assert!(check_expanded_url("http://127.0.0.1:8080/healthz").is_ok());
+        assert!(check_expanded_url("http://[::1]:8080/").is_ok());
+        assert!(check_expanded_url("http://localhost:8080/").is_ok());
+        assert!(check_expanded_url("http://localhost:1@host.invalid/").is_err());
+        assert!(check_expanded_url("http://host.invalid/").is_err());
+        assert!(check_expanded_url("http://127.0.0.2.host.invalid/").is_err());
+    }
+}

@@ -668,11 +668,18 @@ fn check_deny(
 
 /// Accepts only `http://` URLs whose host is a loopback address or
 /// placeholder-free `localhost`: probes never leave the machine.
-fn check_loopback_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_loopback_url(url: &str) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("http://") else {
         return Err(format!("probe URL `{url}` must start with `http://`"));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // `http://localhost:1@host/` names `host`: whatever precedes `@` is
+    // user information, so such URLs are rejected outright.
+    if authority.contains('@') || authority.contains('\\') {
+        return Err(format!(
+            "probe URL `{url}` has user information (`@`) or a backslash in its host part; write the loopback host alone, such as `http://127.0.0.1:PORT/`"
+        ));
+    }
     let host = if let Some(bracketed) = authority.strip_prefix('[') {
         bracketed.split(']').next().unwrap_or_default()
     } else {
@@ -709,5 +716,8 @@ mod tests {
         assert!(check_loopback_url("http://localhost/").is_ok());
         assert!(check_loopback_url("http://example.com/").is_err());
         assert!(check_loopback_url("https://127.0.0.1/").is_err());
+        assert!(check_loopback_url("http://localhost:1@host.invalid/healthz").is_err());
+        assert!(check_loopback_url("http://127.0.0.1@host.invalid/").is_err());
+        assert!(check_loopback_url("http://127.0.0.1\\@host.invalid/").is_err());
     }
 }
