@@ -21,5 +21,9 @@ fn main() {
     roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/cases"))
         .expect_failure("ignored-sigterm.yaml", IGNORED_SIGTERM)
         .expect_failure("on-failure.yaml", ON_FAILURE)
+        .expect_failure(
+            "unmatched-process-target.yaml",
+            "the fault reached no process: no descendant of the target matches `^slep`",
+        )
         .run()
 }

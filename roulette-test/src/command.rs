@@ -112,15 +112,26 @@ pub async fn run(
 }
 
 async fn read_limited<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> String {
-    let Some(reader) = reader else {
+    let Some(mut reader) = reader else {
         return String::new();
     };
-    let mut bytes = Vec::new();
-    let _ = reader
-        .take(OUTPUT_LIMIT as u64)
-        .read_to_end(&mut bytes)
-        .await;
-    String::from_utf8_lossy(&bytes).into_owned()
+    // Keeps the last OUTPUT_LIMIT bytes and reads on to the end: closing
+    // the pipe early would kill a chatty command with SIGPIPE.
+    let mut kept: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 8192];
+    while let Ok(read) = reader.read(&mut chunk).await {
+        if read == 0 {
+            break;
+        }
+        kept.extend_from_slice(&chunk[..read]);
+        if kept.len() > 2 * OUTPUT_LIMIT {
+            kept.drain(..kept.len() - OUTPUT_LIMIT);
+        }
+    }
+    if kept.len() > OUTPUT_LIMIT {
+        kept.drain(..kept.len() - OUTPUT_LIMIT);
+    }
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// Resolves a relative program path that contains a `/` against `cwd`;
@@ -156,6 +167,22 @@ pub fn find_program(program: &str, cwd: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn run_survives_large_output() {
+        // 100000 lines are about 590 KB, far past the kept tail.
+        let argv = ["sh", "-c", "seq 1 100000"].map(String::from);
+        let output = run(&argv, Path::new("."), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(output.status, Some(ExitStatus::Code(0)));
+        assert!(
+            output.stdout.ends_with("100000\n"),
+            "{}",
+            &output.stdout[output.stdout.len() - 20..]
+        );
+        assert!(output.stdout.len() <= OUTPUT_LIMIT);
+    }
 
     #[tokio::test]
     async fn run_captures_output_and_status() {

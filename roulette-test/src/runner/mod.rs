@@ -254,6 +254,14 @@ async fn execute(
                 };
                 run.faults.push(report);
             }
+            // A fault that reached nothing (a process pattern that matches
+            // no descendant, say) must not pass unnoticed.
+            (StopPath::SignalFailed { error }, _) => {
+                report.recovery = Recovery::NotRecovered {
+                    reason: format!("the fault reached no process: {error}"),
+                };
+                run.faults.push(report);
+            }
             (_, Some((incarnation, _)))
                 if !matches!(injection.stop, StopPath::SignalFailed { .. }) =>
             {
