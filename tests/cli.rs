@@ -284,7 +284,7 @@ fn run_writes_json_report() {
     for fault in faults {
         let recovery = &fault["recovery"];
         assert_eq!(recovery["result"], "recovered", "{fault}");
-        for field in ["ttr", "to_exit", "to_restart", "to_ready"] {
+        for field in ["ttr_ms", "to_exit_ms", "to_restart_ms", "to_ready_ms"] {
             assert!(
                 recovery[field].as_f64().is_some_and(|ms| ms >= 0.0),
                 "`{field}` must be a number of milliseconds: {fault}"
@@ -378,9 +378,15 @@ spec:
     );
     let spec_path = dir.path().join("spec.yaml");
     std::fs::write(&spec_path, spec).expect("the spec is written");
+    let json_path = dir.path().join("report.json");
 
     let mut child = Command::new(roulette())
-        .args(["run", spec_path.to_str().expect("a UTF-8 temp path")])
+        .args([
+            "run",
+            spec_path.to_str().expect("a UTF-8 temp path"),
+            "--json",
+            json_path.to_str().expect("a UTF-8 temp path"),
+        ])
         .current_dir(WORKSPACE_DIR)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -418,6 +424,14 @@ spec:
         pids.len(),
         4,
         "the target recorded {pids:?}\n{}",
+        run.output()
+    );
+    let json = std::fs::read_to_string(&json_path).unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    assert_eq!(
+        report["error"]["kind"],
+        "interrupted",
+        "JSON report: {json}\n{}",
         run.output()
     );
     (run, pids)

@@ -148,6 +148,7 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
         .build()
         .expect("a tokio runtime starts");
     let mut reports: Vec<Report> = Vec::new();
+    let mut interrupted = None;
     for experiment in &experiments {
         eprintln!(
             "running {} ({} fault firing(s))...",
@@ -158,12 +159,19 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
                 .map(|f| f.offsets.len())
                 .sum::<usize>()
         );
-        let report = match runtime.block_on(run_until_signal(experiment)) {
-            Ok(report) => report,
-            Err(exit) => return exit,
-        };
+        let (report, signal_exit) = runtime.block_on(run_until_signal(experiment));
         println!("{}", render_text(&report, color));
         reports.push(report);
+        if let Some(code) = signal_exit {
+            // The remaining experiments do not start, but the reports so
+            // far are still written.
+            eprintln!(
+                "interrupted: {} was stopped and its processes are gone",
+                experiment.name
+            );
+            interrupted = Some(code);
+            break;
+        }
     }
 
     if let Some(path) = json {
@@ -180,7 +188,9 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
         }
     }
 
-    if reports.iter().any(|r| r.outcome == Outcome::Error) {
+    if let Some(code) = interrupted {
+        ExitCode::from(code)
+    } else if reports.iter().any(|r| r.outcome == Outcome::Error) {
         ExitCode::from(EXIT_ERROR)
     } else if reports.iter().any(|r| r.outcome == Outcome::Failed) {
         ExitCode::from(EXIT_FAILED)
@@ -191,9 +201,10 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
 
 /// Runs one experiment. SIGINT or SIGTERM interrupts it: the experiment
 /// tears down as usual (SIGTERM to the target, the teardown grace period,
-/// then SIGKILL to its whole tree), and the command exits 130 or 143, as a
-/// shell does for a process ended by that signal.
-async fn run_until_signal(experiment: &spec::Experiment) -> Result<Report, ExitCode> {
+/// then SIGKILL to its whole tree). Returns the report and, when a signal
+/// interrupted it, the exit code a shell gives a process ended by that
+/// signal: 130 or 143.
+async fn run_until_signal(experiment: &spec::Experiment) -> (Report, Option<u8>) {
     use std::sync::atomic::{AtomicU8, Ordering};
     use tokio::signal::unix::{SignalKind, signal};
 
@@ -201,7 +212,7 @@ async fn run_until_signal(experiment: &spec::Experiment) -> Result<Report, ExitC
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
     ) else {
-        return Ok(runner::run(experiment).await);
+        return (runner::run(experiment).await, None);
     };
     let exit_code = AtomicU8::new(0);
     let received = async {
@@ -217,15 +228,6 @@ async fn run_until_signal(experiment: &spec::Experiment) -> Result<Report, ExitC
         }
     };
     let report = runner::run_until(experiment, received).await;
-    match exit_code.load(Ordering::Relaxed) {
-        0 => Ok(report),
-        code => {
-            println!("{}", render_text(&report, false));
-            eprintln!(
-                "interrupted: {} was stopped and its processes are gone",
-                experiment.name
-            );
-            Err(ExitCode::from(code))
-        }
-    }
+    let code = exit_code.load(Ordering::Relaxed);
+    (report, (code != 0).then_some(code))
 }

@@ -40,7 +40,7 @@ pub struct Report {
     pub timeline: Vec<Event>,
     /// The last lines the target printed, oldest first.
     pub log_tail: Vec<LogLine>,
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "millis", rename = "duration_ms")]
     pub duration: Duration,
 }
 
@@ -100,9 +100,9 @@ impl ErrorKind {
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeInfo {
     pub description: String,
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "millis", rename = "interval_ms")]
     pub interval: Duration,
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "millis", rename = "attempt_timeout_ms")]
     pub attempt_timeout: Duration,
 }
 
@@ -115,7 +115,7 @@ pub struct FaultReport {
     /// The action in a few words, such as `SIGTERM to main process, grace 5s`.
     pub action: String,
     /// Offset from the experiment start at which it fired.
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "millis", rename = "at_ms")]
     pub at: Duration,
     /// The incarnation it hit, if the target was running.
     pub incarnation: Option<u32>,
@@ -131,19 +131,19 @@ pub enum StopPath {
     /// It exited by itself within the grace period.
     ExitedWithinGrace {
         status: ExitStatus,
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "after_ms")]
         after: Duration,
     },
     /// The grace period ended with it alive, so SIGKILL went to its group.
     Escalated {
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "grace_ms")]
         grace: Duration,
         status: Option<ExitStatus>,
     },
     /// It exited after a signal sent without a grace period.
     Exited {
         status: ExitStatus,
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "after_ms")]
         after: Duration,
     },
     /// It exited at no time the harness waited for: the signal has no grace
@@ -151,7 +151,7 @@ pub enum StopPath {
     NotAwaited,
     /// It was stopped and continued.
     Frozen {
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "duration_ms")]
         duration: Duration,
     },
     /// It did not exit even after SIGKILL, within the harness's limit.
@@ -159,13 +159,13 @@ pub enum StopPath {
     /// The descendants a process-target fault reached exited.
     DescendantsExited {
         pids: Vec<u32>,
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "after_ms")]
         after: Duration,
     },
     /// The descendants outlived the grace period and got SIGKILL.
     DescendantsEscalated {
         pids: Vec<u32>,
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "grace_ms")]
         grace: Duration,
     },
     /// The descendants were signalled; with no grace period, no exit was
@@ -230,13 +230,13 @@ pub enum Recovery {
     /// that probe, and splits into time to exit, to restart and to ready.
     Recovered {
         incarnation: u32,
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "ttr_ms")]
         ttr: Duration,
-        #[serde(serialize_with = "optional_millis")]
+        #[serde(serialize_with = "optional_millis", rename = "to_exit_ms")]
         to_exit: Option<Duration>,
-        #[serde(serialize_with = "optional_millis")]
+        #[serde(serialize_with = "optional_millis", rename = "to_restart_ms")]
         to_restart: Option<Duration>,
-        #[serde(serialize_with = "millis")]
+        #[serde(serialize_with = "millis", rename = "to_ready_ms")]
         to_ready: Duration,
     },
     /// No probe passed in time, or the supervisor gave up.

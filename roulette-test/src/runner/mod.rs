@@ -53,7 +53,6 @@ pub async fn run(experiment: &Experiment) -> Report {
 /// [`ErrorKind::Interrupted`] error whose message includes the string the
 /// future returned, such as the name of the signal that interrupted it.
 pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = String>) -> Report {
-    let timeline = Arc::new(Timeline::new());
     let span = tracing::info_span!("experiment", experiment = %experiment.name);
     let _entered = span.enter();
     let mut run = Run {
@@ -71,7 +70,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
             run.error = Some(error);
             return run.into_report(
                 experiment,
-                &timeline,
+                &Timeline::new(),
                 &logs,
                 None,
                 0,
@@ -81,8 +80,9 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         }
     };
 
-    // The timeout counts from the spawn: preparing (which may build a
-    // cargo binary) is not part of the experiment.
+    // The timeline and the timeout count from the spawn: preparing (which
+    // may build a cargo binary) is not part of the experiment.
+    let timeline = Arc::new(Timeline::new());
     let deadline = Instant::now() + experiment.timeout.0;
     let mut supervisor =
         Supervisor::start(prepared.supervisor.clone(), timeline.clone(), logs.clone());

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::spec::format_duration;
 
-/// How a process ended, as the kernel reported it to `waitpid`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// How a process ended, as the kernel reported it to `waitpid`. In JSON:
+/// `{"code": 3}` or `{"signal": "SIGKILL", "core_dumped": false}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Exited by itself with this code.
     Code(i32),
@@ -37,6 +37,30 @@ impl ExitStatus {
     /// Returns whether this is exit code 0.
     pub fn success(self) -> bool {
         self == ExitStatus::Code(0)
+    }
+}
+
+impl Serialize for ExitStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match *self {
+            ExitStatus::Code(code) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("code", &code)?;
+                map.end()
+            }
+            ExitStatus::Signal {
+                signal,
+                core_dumped,
+            } => {
+                let name = nix::sys::signal::Signal::try_from(signal)
+                    .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("signal", &name)?;
+                map.serialize_entry("core_dumped", &core_dumped)?;
+                map.end()
+            }
+        }
     }
 }
 
