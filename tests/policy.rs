@@ -58,7 +58,10 @@ fn not_ready_for_aborts_after_first_fault() {
     assert_eq!(report.outcome, Outcome::Failed, "{text}");
     assert_eq!(faults_started(&report), 1, "{text}");
     let reason = report.aborted.as_deref().unwrap_or_default();
-    assert!(reason.contains("not ready for 400ms"), "{text}");
+    assert!(
+        reason.contains("did not recover within `not_ready_for` (400ms)"),
+        "{text}"
+    );
     assert!(
         matches!(report.faults[0].recovery, Recovery::NotRecovered { .. }),
         "{text}"

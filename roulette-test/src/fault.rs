@@ -9,7 +9,7 @@ use regex::Regex;
 
 use crate::report::StopPath;
 use crate::schedule::Rng;
-use crate::spec::{Fault, FaultAction, FaultTarget, ProcessSelector, format_duration};
+use crate::spec::{Fault, FaultAction, FaultTarget, Pick, ProcessSelector, format_duration};
 use crate::supervisor::timeline::{EventKind, Timeline};
 use crate::supervisor::{ProcessDelivery, Recipient, SignalError, Supervisor, tree};
 
@@ -46,12 +46,15 @@ pub fn describe(fault: &Fault) -> String {
     let to = match &fault.target {
         FaultTarget::Main => String::from("main process"),
         FaultTarget::Group => String::from("process group"),
-        FaultTarget::Processes(selector) => format!(
-            "{:?} descendant matching /{}/",
-            selector.pick,
-            selector.regex.as_str()
-        )
-        .to_lowercase(),
+        FaultTarget::Processes(selector) => {
+            let which = match selector.pick {
+                Pick::Random => "a random descendant",
+                Pick::All => "every descendant",
+                Pick::Oldest => "the oldest descendant",
+                Pick::Newest => "the newest descendant",
+            };
+            format!("{which} matching /{}/", selector.regex.as_str())
+        }
     };
     match fault.action {
         FaultAction::Signal {

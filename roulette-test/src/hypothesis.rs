@@ -244,7 +244,10 @@ fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
             ),
         )
     } else if failures.is_empty() {
-        (true, format!("{} graceful stops observed", observed.len()))
+        (
+            true,
+            format!("{} stop(s) observed, each as expected", observed.len()),
+        )
     } else {
         (false, failures.join("; "))
     };

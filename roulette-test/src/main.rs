@@ -87,7 +87,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     for file in files {
         match spec::load_file(file) {
             Ok(experiment) => println!(
-                "{}: valid ({} fault(s), {} hypotheses)",
+                "{}: valid ({} fault(s), {} hypothesis(es))",
                 file.display(),
                 experiment.faults.len(),
                 experiment.hypotheses.len()

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use roulette_test::fault;
 use roulette_test::schedule;
-use roulette_test::spec::{Experiment, Program, format_duration};
+use roulette_test::spec::{Experiment, Program, RestartPolicy, format_duration};
 
 /// Renders the plan of `experiment`.
 pub fn render(experiment: &Experiment) -> String {
@@ -38,8 +38,12 @@ pub fn render(experiment: &Experiment) -> String {
     }
     let _ = writeln!(
         out,
-        "  restart: {:?}, backoff {} to {} x{}, intensity {} restarts within {}",
-        target.restart,
+        "  restart: {}, backoff {} to {} x{}, intensity {} restarts within {}",
+        match target.restart {
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Never => "never",
+        },
         target.backoff.initial,
         target.backoff.max,
         target.backoff.factor,

@@ -434,9 +434,10 @@ async fn wait_replaced(
 fn abort_reason(experiment: &Experiment, run: &Run, report: usize) -> Option<String> {
     let abort = &experiment.abort;
     let fault = &run.faults[report];
-    if let (Some(limit), Recovery::NotRecovered { .. }) = (abort.not_ready_for, &fault.recovery) {
+    if let (Some(limit), Recovery::NotRecovered { reason }) = (abort.not_ready_for, &fault.recovery)
+    {
         return Some(format!(
-            "`{}` #{}: the target was not ready for {limit}",
+            "`{}` #{} did not recover within `not_ready_for` ({limit}): {reason}",
             fault.fault, fault.occurrence
         ));
     }

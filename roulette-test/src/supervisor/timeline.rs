@@ -187,7 +187,7 @@ impl std::fmt::Display for EventKind {
             }
             EventKind::Escalated { fault, pgid } => write!(
                 f,
-                "grace of `{fault}` ended: SIGKILL to process group {pgid}"
+                "grace of `{fault}` ended: SIGKILL to every process of the tree (group {pgid})"
             ),
             EventKind::Frozen { fault } => write!(f, "`{fault}`: SIGSTOP"),
             EventKind::Thawed { fault } => write!(f, "`{fault}`: SIGCONT"),
