@@ -339,3 +339,40 @@ fn catch_all_regex_stays_in_tree() {
     reached.sort_unstable();
     assert_eq!(reached, expected, "{}", render_text(&report, false));
 }
+
+#[test]
+fn setup_daemon_killed_at_teardown() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let pid_file = dir.path().join("daemon.pid");
+    let yaml = format!(
+        r#"
+apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata: {{name: setup-daemon}}
+spec:
+  target:
+    command: sh
+    args: ["services/escaper.sh"]
+    ready:
+      log: "^ready$"
+      interval: 10ms
+  setup:
+    - exec: ["sh", "-c", "setsid sh -c 'exec sleep 127' > /dev/null 2>&1 & echo $! > {}"]
+  faults:
+    - {{name: kill, signal: SIGKILL, schedule: {{at: [100ms]}}}}
+  settle: 100ms
+"#,
+        pid_file.display()
+    );
+    let report = run_blocking(&load(&yaml));
+    assert_passed(&report);
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .expect("the setup command wrote its daemon's pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(
+        !is_alive(pid),
+        "the daemon {pid} that setup started outlived the experiment"
+    );
+}

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use tokio::io::AsyncReadExt;
 
-use crate::supervisor::process;
 use crate::supervisor::timeline::ExitStatus;
+use crate::supervisor::{process, tree};
 
 /// Bytes of stdout and of stderr kept from one command.
 const OUTPUT_LIMIT: usize = 64 * 1024;
@@ -67,8 +67,26 @@ pub async fn run(
     cwd: &Path,
     limit: Duration,
 ) -> Result<CommandOutput, StartError> {
+    run_marked(argv, cwd, limit, None).await
+}
+
+/// Runs `argv` like [`run`]. With `experiment` set, the command carries
+/// that experiment's marker for harness commands, so the experiment's
+/// teardown also kills any daemon the command leaves behind.
+pub async fn run_marked(
+    argv: &[String],
+    cwd: &Path,
+    limit: Duration,
+    experiment: Option<&str>,
+) -> Result<CommandOutput, StartError> {
     let program = resolve_program(&argv[0], cwd);
     let mut command = tokio::process::Command::new(&program);
+    if let Some(experiment) = experiment {
+        command.env(
+            tree::MARKER_VAR,
+            format!("{experiment}{}", tree::COMMANDS_SUFFIX),
+        );
+    }
     command
         .args(&argv[1..])
         .current_dir(cwd)

@@ -13,6 +13,9 @@ use crate::supervisor::timeline::ExitStatus;
 pub struct Evidence<'a> {
     pub faults: &'a [FaultReport],
     pub restarts: u32,
+    /// The experiment's marker, given to `exec` checks so that teardown
+    /// kills what they leave running.
+    pub marker: Option<&'a str>,
 }
 
 /// Evaluates one hypothesis. `exec` checks run their command now, in
@@ -48,7 +51,7 @@ pub async fn evaluate(
             }
         }
         Check::Exit(spec) => exit(name, spec, evidence.faults),
-        Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd).await,
+        Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd, evidence.marker).await,
     }
 }
 
@@ -261,9 +264,9 @@ fn exit(name: String, spec: &ExitSpec, faults: &[FaultReport]) -> Verdict {
     }
 }
 
-async fn exec_check(name: String, command: &Command, cwd: &Path) -> Verdict {
+async fn exec_check(name: String, command: &Command, cwd: &Path, marker: Option<&str>) -> Verdict {
     let threshold = String::from("exit code 0");
-    match command::run(&command.argv, cwd, command.timeout.0).await {
+    match command::run_marked(&command.argv, cwd, command.timeout.0, marker).await {
         Ok(output) => {
             let holds = output.success();
             let outcome = output.describe(command.timeout.0);

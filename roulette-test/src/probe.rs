@@ -45,6 +45,8 @@ pub enum Attempt {
 
 /// A readiness probe bound to one experiment.
 pub struct Probe {
+    /// The experiment's marker for `exec` probes; see [`command::run_marked`].
+    marker: Option<String>,
     target: ProbeTarget,
     attempt_timeout: Duration,
     interval: Duration,
@@ -82,6 +84,7 @@ impl Probe {
             .build()
             .expect("an HTTP client without TLS or proxies builds");
         Probe {
+            marker: None,
             target,
             attempt_timeout,
             interval,
@@ -89,6 +92,13 @@ impl Probe {
             logs,
             cwd,
         }
+    }
+
+    /// Gives `exec` probes the experiment's marker, so that teardown kills
+    /// anything they leave running.
+    pub fn with_marker(mut self, marker: &str) -> Self {
+        self.marker = Some(marker.to_owned());
+        self
     }
 
     /// The probe in a few words, for reports.
@@ -137,7 +147,14 @@ impl Probe {
                 }
             }
             ProbeTarget::Exec(argv) => {
-                match command::run(argv, &self.cwd, self.attempt_timeout).await {
+                match command::run_marked(
+                    argv,
+                    &self.cwd,
+                    self.attempt_timeout,
+                    self.marker.as_deref(),
+                )
+                .await
+                {
                     Ok(output) if output.success() => Attempt::Pass,
                     Ok(output) => {
                         let last = output.tail(1).pop().unwrap_or_default();

@@ -93,7 +93,8 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         ready.attempt_timeout.0,
         logs.clone(),
         experiment.base_dir.clone(),
-    );
+    )
+    .with_marker(&prepared.supervisor.marker);
 
     let stopped_early = {
         let body = execute(
@@ -193,7 +194,14 @@ async fn execute(
         return;
     }
     for step in &prepared.setup {
-        if let Err(error) = setup_step(&step.argv, step.timeout.0, experiment).await {
+        if let Err(error) = setup_step(
+            &step.argv,
+            step.timeout.0,
+            experiment,
+            &prepared.supervisor.marker,
+        )
+        .await
+        {
             run.error = Some(error);
             return;
         }
@@ -315,6 +323,7 @@ async fn execute(
     let evidence = Evidence {
         faults: &run.faults,
         restarts: state.restarts(),
+        marker: Some(&prepared.supervisor.marker),
     };
     let mut verdicts = Vec::new();
     for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
@@ -379,12 +388,13 @@ async fn setup_step(
     argv: &[String],
     limit: Duration,
     experiment: &Experiment,
+    marker: &str,
 ) -> Result<(), ExperimentError> {
     let failed = |detail: String| ExperimentError {
         kind: ErrorKind::SetupCommand,
         message: format!("setup command `{}` {detail}", argv.join(" ")),
     };
-    let output = command::run(argv, &experiment.base_dir, limit)
+    let output = command::run_marked(argv, &experiment.base_dir, limit, Some(marker))
         .await
         .map_err(|err| failed(format!("could not start: {}", err.source)))?;
     if output.success() {

@@ -28,6 +28,15 @@ use serde::Serialize;
 /// The environment variable that marks every process of an experiment.
 pub const MARKER_VAR: &str = "ROULETTE_EXPERIMENT_ID";
 
+/// The suffix of the marker value of the harness's own commands (`setup`,
+/// `exec` probes and checks): they belong to the experiment, so teardown
+/// kills what they leave behind, but not to any incarnation, so a restart
+/// spares them.
+pub const COMMANDS_SUFFIX: &str = "/commands";
+
+/// The incarnation number of the harness's own commands in the tree.
+pub const COMMANDS: u32 = 0;
+
 /// One process as the kernel lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessInfo {
@@ -54,7 +63,7 @@ pub trait ProcessTable: Send + Sync {
     /// Lists every process.
     fn list(&self) -> Vec<ProcessInfo>;
     /// Returns whether `pid`'s environment contains `VAR=value`.
-    fn has_marker(&self, pid: u32, marker: &str) -> bool;
+    fn marker(&self, pid: u32) -> Option<String>;
     /// Reads the command line of `pid`, for reports.
     fn command_line(&self, pid: u32) -> String;
     /// Sends `signal` to `pid` only if it is still the process that
@@ -111,7 +120,7 @@ impl Tree {
     /// `MARKER_VAR=marker`, in the harness process `harness_pid`.
     pub fn new(marker: &str, harness_pid: u32) -> Self {
         Tree {
-            marker: format!("{MARKER_VAR}={marker}"),
+            marker: marker.to_owned(),
             harness_pid,
             roots: BTreeMap::new(),
             members: BTreeMap::new(),
@@ -152,10 +161,15 @@ impl Tree {
                 .map(|(incarnation, _)| *incarnation);
             let incarnation = match root {
                 Some(incarnation) => Some(incarnation),
-                None if table.has_marker(process.pid, &self.marker) => {
-                    Some(self.incarnation_for(process))
-                }
-                None => None,
+                None => match table.marker(process.pid) {
+                    Some(value) if value == self.marker => Some(self.incarnation_for(process)),
+                    Some(value)
+                        if value.strip_suffix(COMMANDS_SUFFIX) == Some(self.marker.as_str()) =>
+                    {
+                        Some(COMMANDS)
+                    }
+                    _ => None,
+                },
             };
             if let Some(incarnation) = incarnation {
                 self.insert(process, incarnation);
@@ -286,12 +300,13 @@ impl ProcessTable for ProcFs {
             .collect()
     }
 
-    fn has_marker(&self, pid: u32, marker: &str) -> bool {
-        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|bytes| {
-            bytes
-                .split(|b| *b == 0)
-                .any(|entry| entry == marker.as_bytes())
-        })
+    fn marker(&self, pid: u32) -> Option<String> {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let prefix = format!("{MARKER_VAR}=");
+        environ
+            .split(|b| *b == 0)
+            .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))
+            .map(|value| String::from_utf8_lossy(value).into_owned())
     }
 
     fn command_line(&self, pid: u32) -> String {
@@ -402,6 +417,7 @@ mod tests {
     struct FakeTable {
         processes: Mutex<Vec<ProcessInfo>>,
         marked: Vec<u32>,
+        commands: Vec<u32>,
         signalled: Mutex<Vec<(u32, u64)>>,
         reaped: Mutex<Vec<u32>>,
     }
@@ -410,8 +426,14 @@ mod tests {
         fn list(&self) -> Vec<ProcessInfo> {
             self.processes.lock().unwrap().clone()
         }
-        fn has_marker(&self, pid: u32, _marker: &str) -> bool {
-            self.marked.contains(&pid)
+        fn marker(&self, pid: u32) -> Option<String> {
+            if self.marked.contains(&pid) {
+                Some(String::from("exp"))
+            } else if self.commands.contains(&pid) {
+                Some(format!("exp{COMMANDS_SUFFIX}"))
+            } else {
+                None
+            }
         }
         fn command_line(&self, pid: u32) -> String {
             format!("process {pid}")
@@ -549,6 +571,39 @@ mod tests {
         let live = tree.scan(&table, &|pid| pid == 10);
         assert!(live.is_empty());
         assert_eq!(*table.reaped.lock().unwrap(), [12]);
+    }
+
+    #[test]
+    fn command_daemons_killed_only_at_teardown() {
+        let table = FakeTable::default();
+        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(20, 1, 20, 7)];
+        let table = FakeTable {
+            commands: vec![20],
+            ..table
+        };
+        let mut tree = Tree::new("exp", HARNESS);
+        tree.add_root(1, 10);
+        let incarnations: Vec<(u32, u32)> = tree
+            .scan(&table, &not_managed)
+            .iter()
+            .map(|m| (m.info.pid, m.incarnation))
+            .collect();
+        assert_eq!(incarnations, [(10, 1), (20, COMMANDS)]);
+
+        // A restart of incarnation 1 spares the command's daemon; teardown
+        // does not.
+        let restart: Vec<u32> = tree
+            .kill(&table, &not_managed, Some(1))
+            .iter()
+            .map(|m| m.info.pid)
+            .collect();
+        assert_eq!(restart, [10]);
+        let teardown: Vec<u32> = tree
+            .kill(&table, &not_managed, None)
+            .iter()
+            .map(|m| m.info.pid)
+            .collect();
+        assert_eq!(teardown, [10, 20]);
     }
 
     #[test]
