@@ -1,0 +1,278 @@
+//! Loading and checking whole specs: each invalid case names its field.
+
+use std::path::Path;
+
+use super::*;
+
+const VALID: &str = r#"
+apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata:
+  name: t
+spec:
+  target:
+    command: sleep
+    args: ["${port.http}"]
+    ports: [http]
+    ready:
+      http: {url: "http://127.0.0.1:${port.http}/healthz"}
+  faults:
+    - name: kill
+      signal: SIGTERM
+      grace: 1s
+      schedule: {every: 2s, count: 3}
+  hypothesis:
+    - name: fast
+      ttr: "< 2s"
+    - name: clean
+      exit: {code: 0}
+"#;
+
+fn load(text: &str) -> Result<Experiment, SpecError> {
+    load_str(text, Some(Path::new("case.yaml")), Path::new("."))
+}
+
+/// Replaces `from` in the valid spec and returns the error.
+fn invalid(from: &str, to: &str) -> InvalidSpecSummary {
+    assert!(VALID.contains(from), "{from}");
+    let err = load(&VALID.replacen(from, to, 1)).expect_err("the changed spec is invalid");
+    let invalid = err
+        .invalid()
+        .expect("an invalid spec, not a read error")
+        .clone();
+    InvalidSpecSummary {
+        line: invalid.line,
+        field: invalid.field,
+        message: invalid.message,
+    }
+}
+
+#[derive(Debug)]
+struct InvalidSpecSummary {
+    line: u64,
+    field: String,
+    message: String,
+}
+
+#[test]
+fn valid_spec_loads() {
+    let experiment = load(VALID).unwrap();
+    assert_eq!(
+        experiment.faults[0].offsets,
+        [Dur::from_secs(2), Dur::from_secs(4), Dur::from_secs(6)]
+    );
+    assert_eq!(experiment.settle, Dur::from_secs(2));
+    assert!(matches!(experiment.target.program, Program::Command(ref c) if c == "sleep"));
+    assert!(matches!(
+        experiment.hypotheses[1].check,
+        Check::Exit(ExitSpec {
+            graceful: true,
+            code: Some(0)
+        })
+    ));
+}
+
+#[test]
+fn misspelt_field_located() {
+    let err = invalid("      grace: 1s", "      grcae: 1s");
+    assert_eq!(err.line, 16);
+    assert_eq!(err.field, "spec.faults[0].grcae");
+    assert!(
+        err.message.contains("unknown field `grcae`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn bare_number_duration_rejected() {
+    let err = invalid("grace: 1s", "grace: 1");
+    assert_eq!(err.field, "spec.faults[0].grace");
+    assert!(err.message.contains("bare number"), "{}", err.message);
+}
+
+#[test]
+fn unimplemented_field_rejected() {
+    let err = invalid("  hypothesis:", "  load: {http: {url: x}}\n  hypothesis:");
+    assert_eq!(err.field, "spec.load");
+    assert!(err.message.contains("not implemented"), "{}", err.message);
+}
+
+#[test]
+fn unimplemented_block_field_named() {
+    let err = invalid(
+        "  hypothesis:",
+        "  load:\n    http:\n      url: x\n  hypothesis:",
+    );
+    assert_eq!(err.field, "spec.load");
+}
+
+#[test]
+fn process_target_parsed() {
+    let text = VALID.replacen(
+        "      grace: 1s\n",
+        "      grace: 1s\n      target: {process: \"worker\", pick: oldest}\n",
+        1,
+    );
+    let experiment = load(&text).unwrap();
+    let FaultTarget::Processes(selector) = &experiment.faults[0].target else {
+        panic!(
+            "expected a process target, got {:?}",
+            experiment.faults[0].target
+        );
+    };
+    assert_eq!(selector.regex.as_str(), "worker");
+    assert_eq!(selector.pick, Pick::Oldest);
+}
+
+#[test]
+fn denied_process_target_rejected() {
+    let err = invalid(
+        "      grace: 1s\n",
+        "      grace: 1s\n      target: {process: sshd}\n",
+    );
+    assert_eq!(err.field, "spec.faults[0].target.process");
+    assert!(err.message.contains("deny rule `^sshd`"), "{}", err.message);
+}
+
+#[test]
+fn spec_deny_rule_applies() {
+    let text = VALID
+        .replacen(
+            "      grace: 1s\n",
+            "      grace: 1s\n      target: {process: worker}\n",
+            1,
+        )
+        .replacen(
+            "  hypothesis:",
+            "  policy: {deny: [\"^work\"]}\n  hypothesis:",
+            1,
+        );
+    let err = load(&text).expect_err("the deny rule rejects the target");
+    let invalid = err.invalid().unwrap();
+    assert!(
+        invalid.message.contains("deny rule `^work`"),
+        "{}",
+        invalid.message
+    );
+}
+
+#[test]
+fn unknown_target_word_rejected() {
+    let err = invalid(
+        "      grace: 1s\n",
+        "      grace: 1s\n      target: everything\n",
+    );
+    assert!(
+        err.message.contains("unknown target `everything`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn freeze_of_process_target_rejected() {
+    let err = invalid(
+        "      signal: SIGTERM\n      grace: 1s\n",
+        "      freeze: 1s\n      target: {process: worker}\n",
+    );
+    assert!(
+        err.message
+            .contains("a freeze reaches `main` or `group` only"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn max_concurrent_above_one_rejected() {
+    let err = invalid(
+        "  hypothesis:",
+        "  policy: {max_concurrent: 2}\n  hypothesis:",
+    );
+    assert_eq!(err.field, "spec.policy.max_concurrent");
+    assert!(
+        err.message.contains("one fault at a time"),
+        "{}",
+        err.message
+    );
+    let text = VALID.replacen(
+        "  hypothesis:",
+        "  policy: {max_concurrent: 1, abort: {not_ready_for: 30s}}\n  hypothesis:",
+        1,
+    );
+    let experiment = load(&text).unwrap();
+    assert_eq!(experiment.abort.not_ready_for, Some(Dur::from_secs(30)));
+}
+
+#[test]
+fn undeclared_port_rejected() {
+    let err = invalid("ports: [http]", "ports: [web]");
+    assert_eq!(err.field, "spec.target.args");
+    assert!(err.message.contains("`${port.http}`"), "{}", err.message);
+}
+
+#[test]
+fn non_loopback_probe_rejected() {
+    let err = invalid(
+        "http://127.0.0.1:${port.http}/healthz",
+        "http://192.0.2.1/healthz",
+    );
+    assert_eq!(err.field, "spec.target.ready.http.url");
+    assert!(
+        err.message.contains("not a loopback address"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn exactly_one_action() {
+    let err = invalid("      signal: SIGTERM\n", "");
+    assert!(err.message.contains("no fault action"), "{}", err.message);
+    let err = invalid("      grace: 1s", "      grace: 1s\n      freeze: 1s");
+    assert!(
+        err.message.contains("both `signal` and `freeze`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn sigkill_grace_rejected() {
+    let err = invalid("signal: SIGTERM", "signal: SIGKILL");
+    assert_eq!(err.field, "spec.faults[0].grace");
+}
+
+#[test]
+fn schedule_needs_count() {
+    let err = invalid("{every: 2s, count: 3}", "{every: 2s}");
+    assert_eq!(err.field, "spec.faults[0].schedule.count");
+}
+
+#[test]
+fn exit_needs_graceful_fault() {
+    let err = invalid("      grace: 1s\n", "");
+    assert_eq!(err.field, "spec.hypothesis[1].exit");
+}
+
+#[test]
+fn wrong_api_version_rejected() {
+    let err = invalid("roulette-test/v1alpha1", "roulette-test/v2");
+    assert_eq!(err.field, "apiVersion");
+    assert_eq!(err.line, 2);
+}
+
+#[test]
+fn missing_ready_named() {
+    let err = invalid(
+        "    ready:\n      http: {url: \"http://127.0.0.1:${port.http}/healthz\"}\n",
+        "",
+    );
+    assert_eq!(err.field, "spec.target.ready");
+    assert!(
+        err.message.contains("missing field `ready`"),
+        "{}",
+        err.message
+    );
+}
