@@ -6,5 +6,9 @@ fn main() {
     roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
         .expect_failure("stale-lock.yaml", "found stale lock")
         .expect_failure("redis-no-persistence.yaml", "lost: 200")
+        .expect_failure(
+            "metrics-restarts-missed.yaml",
+            "restarted-three-times failed: 1 of 1 series do not meet == 3: 2",
+        )
         .run()
 }

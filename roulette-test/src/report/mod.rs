@@ -28,6 +28,9 @@ pub struct Report {
     /// Why the circuit breaker (`policy.abort`) stopped the faults early;
     /// an aborted run fails.
     pub aborted: Option<String>,
+    /// Invalid expositions served by the metrics endpoints, each with the
+    /// endpoint and the line; such a scrape counts as failed (`up` 0).
+    pub scrape_problems: Vec<String>,
     /// Why the experiment could not be carried out, when it could not.
     pub error: Option<ExperimentError>,
     pub probe: ProbeInfo,

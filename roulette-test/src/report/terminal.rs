@@ -40,6 +40,9 @@ pub fn render_text(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "  seed: {seed}");
     }
 
+    for problem in &report.scrape_problems {
+        let _ = writeln!(out, "\n{}: {problem}", paint(YELLOW, "metrics"));
+    }
     if let Some(reason) = &report.aborted {
         let _ = writeln!(out, "\n{}: {reason}", paint(RED, "aborted"));
     }

@@ -7,6 +7,7 @@
 //! experiment error, never a failed hypothesis. Teardown runs on every
 //! path, the experiment timeout included.
 
+mod collect;
 mod prepare;
 mod recovery;
 
@@ -17,7 +18,7 @@ pub use prepare::{TEARDOWN_GRACE, resolve_cargo_bin};
 
 use crate::command;
 use crate::fault;
-use crate::hypothesis::{self, Evidence};
+use crate::hypothesis::{self, Evidence, MetricSamples};
 use crate::probe::{Probe, ReadyOutcome};
 use crate::report::{
     ErrorKind, ExperimentError, FaultReport, Outcome, ProbeInfo, REPORT_VERSION, Recovery, Report,
@@ -28,6 +29,7 @@ use crate::spec::{Experiment, FaultTarget};
 use crate::supervisor::logs::{DEFAULT_CAPACITY, LogBuffer};
 use crate::supervisor::timeline::{EventKind, Timeline};
 use crate::supervisor::{Halt, Supervisor};
+use collect::Collector;
 use prepare::Prepared;
 use recovery::{Pending, abort_reason, finish_recovery};
 
@@ -63,6 +65,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         error: None,
         seed: experiment.seed.unwrap_or_else(random_seed),
         aborted: None,
+        scrape_problems: Vec::new(),
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
 
@@ -98,6 +101,35 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
     )
     .with_marker(&prepared.supervisor.marker);
 
+    // Series are collected from the spawn on, when a metric check or a
+    // metrics endpoint needs them.
+    let wants_series = !prepared.metrics_endpoints.is_empty()
+        || experiment
+            .hypotheses
+            .iter()
+            .any(|h| matches!(h.check, crate::spec::Check::Metric { .. }));
+    let collector = wants_series.then(|| {
+        let signals = experiment
+            .faults
+            .iter()
+            .map(|fault| {
+                let signal = match fault.action {
+                    crate::spec::FaultAction::Signal { signal, .. } => signal.to_string(),
+                    crate::spec::FaultAction::Freeze(_) => String::from("SIGSTOP"),
+                };
+                (fault.name.clone(), signal)
+            })
+            .collect();
+        Collector::start(
+            prepared.metrics_endpoints.clone(),
+            experiment.metrics.interval.0,
+            experiment.metrics.timeout.0,
+            supervisor.subscribe(),
+            timeline.clone(),
+            signals,
+        )
+    });
+
     let stopped_early = {
         let body = execute(
             experiment,
@@ -106,6 +138,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
             &probe,
             &timeline,
             &mut run,
+            collector,
         );
         tokio::select! {
             finished = tokio::time::timeout_at(deadline.into(), body) => finished.err().map(|_| ExperimentError {
@@ -173,6 +206,8 @@ struct Run {
     seed: u64,
     /// Why the circuit breaker stopped the faults, if it did.
     aborted: Option<String>,
+    /// Invalid expositions the metrics endpoints served.
+    scrape_problems: Vec<String>,
 }
 
 async fn execute(
@@ -182,6 +217,7 @@ async fn execute(
     probe: &Probe,
     timeline: &Timeline,
     run: &mut Run,
+    collector: Option<Collector>,
 ) {
     if let Err(error) = baseline(experiment, supervisor, probe, timeline).await {
         run.error = Some(error);
@@ -314,10 +350,34 @@ async fn execute(
     tokio::time::sleep(experiment.settle.0).await;
 
     let state = supervisor.state();
+    let collection = match collector {
+        Some(collector) => Some(collector.finish().await),
+        None => None,
+    };
+    let samples = collection.as_ref().map(|collection| MetricSamples {
+        store: &collection.store,
+        // The last collection, not the current instant: `increase` and
+        // `rate` extrapolate past the last sample up to the evaluation
+        // time, as Prometheus does, which would skew an exact count.
+        now_ms: collection
+            .ticks
+            .last()
+            .copied()
+            .unwrap_or_else(|| timeline.offset(Instant::now()).as_millis() as i64),
+        ticks: &collection.ticks,
+        from_ms: run
+            .faults
+            .first()
+            .map_or(0, |fault| fault.at.as_millis() as i64),
+    });
+    if let Some(collection) = &collection {
+        run.scrape_problems.clone_from(&collection.problems);
+    }
     let evidence = Evidence {
         faults: &run.faults,
         restarts: state.restarts(),
         marker: Some(&prepared.supervisor.marker),
+        metrics: samples.as_ref(),
     };
     let mut verdicts = Vec::new();
     for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
@@ -433,6 +493,7 @@ impl Run {
                 .map(|path| path.display().to_string()),
             seed: Some(self.seed),
             aborted: self.aborted,
+            scrape_problems: self.scrape_problems,
             outcome,
             error: self.error,
             probe: ProbeInfo {

@@ -19,6 +19,8 @@ pub struct Prepared {
     pub supervisor: SupervisorConfig,
     pub probe: ProbeTarget,
     pub setup: Vec<Command>,
+    /// Expanded metrics endpoint URLs.
+    pub metrics_endpoints: Vec<String>,
     /// Expanded `exec` checks, by hypothesis index.
     pub checks: BTreeMap<usize, Command>,
 }
@@ -106,6 +108,13 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         )?),
     };
 
+    let mut metrics_endpoints = Vec::new();
+    for endpoint in &experiment.metrics.endpoints {
+        let url = values.expand(endpoint).map_err(expand_error)?;
+        check_expanded_url(&url)?;
+        metrics_endpoints.push(url);
+    }
+
     let mut setup = Vec::new();
     for step in &experiment.setup {
         setup.push(Command {
@@ -136,6 +145,7 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         supervisor,
         probe,
         setup,
+        metrics_endpoints,
         checks,
     })
 }

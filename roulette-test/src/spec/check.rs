@@ -65,6 +65,7 @@ impl<'a> Checker<'a> {
         let spec = document.spec;
         let target = self.check_target(&spec.target)?;
         let deny = check_deny(cx, &spec.target, &spec.policy.deny)?;
+        let metrics = self.check_metrics(&spec.target, &target.ports)?;
         if let Some(max) = spec
             .policy
             .max_concurrent
@@ -154,6 +155,7 @@ impl<'a> Checker<'a> {
             timeout: spec.policy.timeout,
             hypotheses,
             abort: spec.policy.abort,
+            metrics,
             deny,
             cargo_bins: self.cargo_bins,
         })
@@ -239,6 +241,46 @@ impl<'a> Checker<'a> {
             backoff,
             intensity: target.value.supervisor.intensity,
             ready,
+        })
+    }
+
+    fn check_metrics(
+        &mut self,
+        target: &Spanned<super::Target>,
+        ports: &[String],
+    ) -> Result<super::MetricsConfig, SpecError> {
+        let cx = self.context;
+        let Some(spanned) = &target.value.metrics else {
+            let defaults = super::MetricsConfig {
+                endpoints: Vec::new(),
+                interval: super::Dur::from_millis(250),
+                timeout: super::Dur::from_millis(500),
+            };
+            return Ok(defaults);
+        };
+        let spec = &spanned.value;
+        let endpoints: Vec<String> = spec.url.iter().chain(&spec.urls).cloned().collect();
+        if endpoints.is_empty() {
+            return Err(cx.at(spanned, "spec.target.metrics.url", "no endpoint; set `url` (or `urls` for several), such as `http://127.0.0.1:${port.http}/metrics`"));
+        }
+        self.check_templates(spanned, "spec.target.metrics.url", &endpoints, ports)?;
+        for endpoint in &endpoints {
+            check_loopback_url(endpoint)
+                .map_err(|message| cx.at(spanned, "spec.target.metrics.url", message))?;
+        }
+        for (name, value) in [("interval", spec.interval), ("timeout", spec.timeout)] {
+            if value.0.is_zero() {
+                return Err(cx.at(
+                    spanned,
+                    format!("spec.target.metrics.{name}"),
+                    format!("`{name}` is zero; set it above zero"),
+                ));
+            }
+        }
+        Ok(super::MetricsConfig {
+            endpoints,
+            interval: spec.interval,
+            timeout: spec.timeout,
         })
     }
 
@@ -498,6 +540,7 @@ impl<'a> Checker<'a> {
             spec.restarts.is_some(),
             spec.exit.is_some(),
             spec.exec.is_some(),
+            spec.metric.is_some(),
         ]
         .iter()
         .filter(|set| **set)
@@ -506,9 +549,26 @@ impl<'a> Checker<'a> {
             return Err(cx.at(
                 spanned,
                 field,
-                format!(
-                    "{count} checks are set; set exactly one of `ttr`, `restarts`, `exit` or `exec`"
-                ),
+                format!("{count} checks are set; set exactly one of `ttr`, `restarts`, `exit`, `exec` or `metric`"),
+            ));
+        }
+        if spec.metric.is_some() != spec.threshold.is_some() {
+            let (missing, present) = if spec.metric.is_some() {
+                ("threshold", "metric")
+            } else {
+                ("metric", "threshold")
+            };
+            return Err(cx.at(
+                spanned,
+                format!("{field}.{missing}"),
+                format!("`{present}` needs `{missing}`: a metric check is a PromQL expression and a threshold such as \"== 0\""),
+            ));
+        }
+        if spec.during.is_some() && spec.metric.is_none() {
+            return Err(cx.at(
+                spanned,
+                format!("{field}.during"),
+                "`during` applies to `metric` checks only; remove it",
             ));
         }
         if spec.timeout.is_some() && spec.exec.is_none() {
@@ -551,6 +611,14 @@ impl<'a> Checker<'a> {
                 ));
             }
             Check::Exit(exit.clone())
+        } else if let (Some(metric), Some(threshold)) = (&spec.metric, spec.threshold) {
+            let expr = crate::metrics::promql::Expr::parse(metric)
+                .map_err(|err| cx.at(spanned, format!("{field}.metric"), err.to_string()))?;
+            Check::Metric {
+                expr,
+                threshold,
+                continuous: spec.during == Some(super::During::Continuous),
+            }
         } else {
             let step = ExecStep {
                 exec: spec.exec.clone().unwrap_or_default(),

@@ -28,6 +28,8 @@ pub struct Experiment {
     pub settle: Dur,
     pub timeout: Dur,
     pub hypotheses: Vec<Hypothesis>,
+    /// Scraping: the `target.metrics` endpoints and their timing.
+    pub metrics: MetricsConfig,
     /// When to stop injecting and abort the run.
     pub abort: super::AbortSpec,
     /// Command-name patterns no fault may reach: [`BUILTIN_DENY`] and the
@@ -191,4 +193,22 @@ pub enum Check {
     Exit(ExitSpec),
     /// A command run after the settle period exits 0.
     Exec(Command),
+    /// A PromQL expression over the scraped series meets the threshold,
+    /// for every element of a vector; with `continuous`, at every scrape
+    /// from the first fault on.
+    Metric {
+        expr: crate::metrics::promql::Expr,
+        threshold: Threshold<f64>,
+        continuous: bool,
+    },
+}
+
+/// Scraping during the experiment.
+#[derive(Clone, Debug)]
+pub struct MetricsConfig {
+    /// Endpoint URLs, placeholders not yet expanded; may be empty, since
+    /// the supervisor-made series need no endpoint.
+    pub endpoints: Vec<String>,
+    pub interval: Dur,
+    pub timeout: Dur,
 }

@@ -19,7 +19,7 @@ use serde_saphyr::Spanned;
 
 pub use experiment::{
     BUILTIN_DENY, Check, Command, Experiment, Fault, FaultAction, FaultTarget, Hypothesis,
-    ProbeKind, ProcessSelector, Program, Readiness, TargetConfig,
+    MetricsConfig, ProbeKind, ProcessSelector, Program, Readiness, TargetConfig,
 };
 pub use load::{SpecError, load_file, load_str};
 pub use placeholder::{PlaceholderError, Placeholders};
@@ -98,7 +98,7 @@ pub struct Target {
     pub supervisor: SupervisorSpec,
     pub ready: Spanned<ReadySpec>,
     #[serde(default)]
-    pub metrics: Option<NotYetSupported>,
+    pub metrics: Option<Spanned<MetricsSpec>>,
 }
 
 /// Restart policy of the supervisor.
@@ -198,6 +198,40 @@ impl Default for Intensity {
             within: Self::default_within(),
         }
     }
+}
+
+/// Prometheus endpoints the harness scrapes during the experiment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    /// One endpoint.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Several endpoints.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default = "MetricsSpec::default_interval")]
+    pub interval: Dur,
+    /// One scrape; a frozen process accepts the connection and never answers.
+    #[serde(default = "MetricsSpec::default_timeout")]
+    pub timeout: Dur,
+}
+
+impl MetricsSpec {
+    fn default_interval() -> Dur {
+        Dur::from_millis(250)
+    }
+    fn default_timeout() -> Dur {
+        Dur::from_millis(500)
+    }
+}
+
+/// When a metric check applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum During {
+    /// At every scrape from the first fault to the end.
+    Continuous,
 }
 
 /// The readiness probe and its timing, as written.
@@ -432,9 +466,13 @@ pub struct HypothesisSpec {
     #[serde(default)]
     pub timeout: Option<Dur>,
     #[serde(default)]
-    pub metric: Option<NotYetSupported>,
+    pub metric: Option<String>,
     #[serde(default)]
-    pub threshold: Option<NotYetSupported>,
+    pub threshold: Option<Threshold<f64>>,
+    /// `continuous`: a `metric` check must hold at every scrape from the
+    /// first fault to the end, not only at the end.
+    #[serde(default)]
+    pub during: Option<During>,
     #[serde(default)]
     pub error_rate: Option<NotYetSupported>,
     #[serde(default)]

@@ -206,6 +206,59 @@ fn max_concurrent_above_one_rejected() {
 }
 
 #[test]
+fn metric_check_parsed() {
+    let text = VALID.replacen(
+        "    - name: fast\n      ttr: \"< 2s\"",
+        "    - name: fast\n      metric: increase(roulette_process_restarts_total[5m])\n      threshold: \"== 3\"\n      during: continuous",
+        1,
+    );
+    let experiment = load(&text).unwrap();
+    let Check::Metric {
+        expr,
+        threshold,
+        continuous,
+    } = &experiment.hypotheses[0].check
+    else {
+        panic!(
+            "expected a metric check, got {:?}",
+            experiment.hypotheses[0].check
+        );
+    };
+    assert_eq!(expr.text(), "increase(roulette_process_restarts_total[5m])");
+    assert_eq!(threshold.value, 3.0);
+    assert!(continuous);
+}
+
+#[test]
+fn invalid_promql_located() {
+    let err = invalid(
+        "      ttr: \"< 2s\"",
+        "      metric: rate(x[5m]\n      threshold: \"> 0\"",
+    );
+    assert_eq!(err.field, "spec.hypothesis[0].metric");
+    assert!(
+        err.message.contains("invalid PromQL expression"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn metric_needs_threshold() {
+    let err = invalid("      ttr: \"< 2s\"", "      metric: up");
+    assert_eq!(err.field, "spec.hypothesis[0].threshold");
+}
+
+#[test]
+fn metrics_endpoint_must_be_loopback() {
+    let err = invalid(
+        "    ports: [http]",
+        "    ports: [http]\n    metrics: {url: \"http://192.0.2.1/metrics\"}",
+    );
+    assert_eq!(err.field, "spec.target.metrics.url");
+}
+
+#[test]
 fn undeclared_port_rejected() {
     let err = invalid("ports: [http]", "ports: [web]");
     assert_eq!(err.field, "spec.target.args");

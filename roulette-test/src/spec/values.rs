@@ -245,6 +245,28 @@ impl ThresholdValue for u64 {
     }
 }
 
+/// A metric threshold value: a number, a percentage (`0.5%` is 0.005) or a
+/// duration, which counts in seconds as Prometheus's `_seconds` metrics do.
+impl ThresholdValue for f64 {
+    const EXPECTED: &'static str =
+        "a number such as `0.5`, a percentage such as `0.5%`, or a duration such as `2s`";
+    fn parse_value(text: &str) -> Result<Self, String> {
+        if let Some(percent) = text.strip_suffix('%') {
+            return percent
+                .trim()
+                .parse::<f64>()
+                .map(|p| p / 100.0)
+                .map_err(|_| format!("`{text}` is not a percentage"));
+        }
+        if let Ok(number) = text.parse::<f64>() {
+            return Ok(number);
+        }
+        parse_duration(text)
+            .map(|d| d.as_secs_f64())
+            .map_err(|_| format!("`{text}` is not a number, a percentage or a duration"))
+    }
+}
+
 impl<V: ThresholdValue> FromStr for Threshold<V> {
     type Err = String;
 
@@ -432,6 +454,22 @@ mod tests {
         assert!(!threshold.holds(4));
         let err = "3".parse::<Threshold<u64>>().unwrap_err();
         assert!(err.contains("must start with one of"), "{err}");
+    }
+
+    #[test]
+    fn metric_threshold_values() {
+        let cases = [
+            ("== 0", 0.0),
+            ("< 0.5%", 0.005),
+            ("<= 2s", 2.0),
+            ("> 1e3", 1000.0),
+            ("< 250ms", 0.25),
+        ];
+        for (text, value) in cases {
+            let threshold: Threshold<f64> = text.parse().unwrap();
+            assert_eq!(threshold.value, value, "{text}");
+        }
+        assert!("< fast".parse::<Threshold<f64>>().is_err());
     }
 
     #[test]

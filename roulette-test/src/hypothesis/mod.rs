@@ -4,6 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+mod metric;
+
+pub use metric::MetricSamples;
+
 use crate::command;
 use crate::report::{FaultReport, Recovery, StopPath, Verdict};
 use crate::spec::{Check, Command, Dur, ExitSpec, Hypothesis, Threshold, format_duration};
@@ -16,6 +20,8 @@ pub struct Evidence<'a> {
     /// The experiment's marker, given to `exec` checks so that teardown
     /// kills what they leave running.
     pub marker: Option<&'a str>,
+    /// The collected series, for `metric` checks.
+    pub metrics: Option<&'a MetricSamples<'a>>,
 }
 
 /// Evaluates one hypothesis. `exec` checks run their command now, in
@@ -51,6 +57,11 @@ pub async fn evaluate(
             }
         }
         Check::Exit(spec) => exit(name, spec, evidence.faults),
+        Check::Metric {
+            expr,
+            threshold,
+            continuous,
+        } => metric::check(name, expr, threshold, *continuous, evidence.metrics),
         Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd, evidence.marker).await,
     }
 }
