@@ -1,6 +1,7 @@
-//! Runs every experiment of `examples/` as a test. Two of them demonstrate
-//! bugs that the harness catches, so they must fail, with their cause in
-//! the report.
+//! Runs every experiment of `examples/` as a test. Some of them show
+//! failures that the harness catches (a stale lock, lost writes, a wrong
+//! restart count, a lost pushed metric), so they must fail, with their
+//! cause in the report.
 
 fn main() {
     roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
@@ -9,6 +10,10 @@ fn main() {
         .expect_failure(
             "metrics-restarts-missed.yaml",
             "restarted-three-times failed: 1 of 1 series do not meet == 3: 2",
+        )
+        .expect_failure(
+            "pushgateway-persistence-lost.yaml",
+            "pushed-metric-survived failed: `roulette_example_pushed_value` returned no series",
         )
         .run()
 }
