@@ -101,8 +101,9 @@ impl Harness {
         for name in self.expected_failures.keys().chain(self.ignored.keys()) {
             if !known.contains(&name.as_str()) {
                 return Err(format!(
-                    "case `{name}` named in the harness setup does not exist under {}",
-                    self.root.display()
+                    "case `{name}` named in `expect_failure` or `ignore` does not exist under {}; known cases: {}",
+                    self.root.display(),
+                    known.join(", ")
                 ));
             }
         }

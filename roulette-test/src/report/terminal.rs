@@ -67,12 +67,18 @@ pub fn render_text(report: &Report, color: bool) -> String {
         .iter()
         .filter(|f| f.recovery.ttr().is_some())
         .count();
+    // An experiment error judges no hypothesis, so their count says
+    // nothing then.
+    let judged = if report.error.is_some() {
+        String::new()
+    } else {
+        format!(", {holding} of {} hypotheses hold", report.verdicts.len())
+    };
     let _ = writeln!(
         out,
-        "\nresult: {summary}: {} fault(s), {recovered} recovered, {} restart(s), {holding} of {} hypotheses hold, in {}",
+        "\nresult: {summary}: {} fault(s), {recovered} recovered, {} restart(s){judged}, in {}",
         report.faults.len(),
         report.restarts,
-        report.verdicts.len(),
         d(report.duration)
     );
     out
@@ -206,6 +212,9 @@ fn render_verdicts(report: &Report, paint: &dyn Fn(&str, &str) -> String, out: &
 }
 
 fn render_timeline(report: &Report, out: &mut String) {
+    if report.timeline.is_empty() {
+        return;
+    }
     let _ = writeln!(out, "\ntimeline:");
     for event in &report.timeline {
         let _ = writeln!(out, "  +{:>9}  {}", d(event.at), event.kind);

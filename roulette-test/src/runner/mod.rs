@@ -408,17 +408,29 @@ async fn baseline(
             timeline.record_at(at, EventKind::Ready { incarnation });
             Ok(())
         }
-        ReadyOutcome::TimedOut { last_failure } => Err(ExperimentError {
-            kind: ErrorKind::NeverReady,
-            message: format!(
-                "the target never became ready before the first fault: the probe ({}) did not pass within {}{}; raise `spec.target.ready.timeout` if it needs longer to start",
-                experiment.target.ready.probe.describe(),
-                ready.timeout,
-                last_failure
-                    .map(|reason| format!(" (last attempt: {reason})"))
-                    .unwrap_or_default(),
-            ),
-        }),
+        ReadyOutcome::TimedOut { last_failure } => {
+            // A refused connection means nothing listens where the probe
+            // looks: a wrong port is likelier than a slow start.
+            let refused = last_failure
+                .as_deref()
+                .is_some_and(|reason| reason.contains("refused"));
+            let advice = if refused {
+                "check that the probe's address matches the port the target listens on (`${port.NAME}` in both), or raise `spec.target.ready.timeout` if it needs longer to start"
+            } else {
+                "raise `spec.target.ready.timeout` if it needs longer to start"
+            };
+            Err(ExperimentError {
+                kind: ErrorKind::NeverReady,
+                message: format!(
+                    "the target never became ready before the first fault: the probe ({}) did not pass within {}{}; {advice}",
+                    probe.describe(),
+                    ready.timeout,
+                    last_failure
+                        .map(|reason| format!(" (last attempt: {reason})"))
+                        .unwrap_or_default(),
+                ),
+            })
+        }
         ReadyOutcome::Halted(Halt::SpawnFailed(message)) => Err(ExperimentError {
             kind: ErrorKind::SpawnFailed,
             message,
@@ -519,7 +531,9 @@ fn random_seed() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let mut rng = Rng::new(nanos ^ u64::from(std::process::id()).rotate_left(32));
-    rng.next_u64()
+    // 53 bits, so that JSON readers that hold numbers as doubles (jq,
+    // JavaScript) print the seed exactly and it replays the same run.
+    rng.next_u64() & ((1 << 53) - 1)
 }
 
 /// Builds a unique id for one run from the experiment name, the harness's pid and

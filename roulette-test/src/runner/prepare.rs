@@ -268,8 +268,11 @@ pub fn resolve_cargo_bin(name: &str, base_dir: &Path) -> Result<PathBuf, Experim
         return Err(error(
             ErrorKind::MissingBinary,
             format!(
-                "cargo_bin `{name}` could not be built from {}: {last}; check that the cargo workspace there has a binary named `{name}`",
-                base_dir.display()
+                "cargo_bin `{name}` could not be built in {}: {last}; `cargo_bin` needs the spec inside a cargo workspace that has a binary named `{name}`; outside one, use `command:` with the binary's path",
+                base_dir
+                    .canonicalize()
+                    .unwrap_or_else(|_| base_dir.to_owned())
+                    .display()
             ),
         ));
     }

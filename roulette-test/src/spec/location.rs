@@ -69,6 +69,47 @@ pub(super) fn is_key(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// Finds the keys on one line that lead to `column_byte`: the keys of the
+/// flow maps (`{...}`) still open there, then the last key at or before
+/// it. In `schedule: {every: 5}` the value `5` gives `[schedule, every]`.
+fn inline_path(line: &str, column_byte: usize) -> Vec<String> {
+    let key_regex = Regex::new(r"([A-Za-z_][A-Za-z0-9_-]*)\s*:").expect("static regex");
+    let keys: Vec<(usize, String)> = key_regex
+        .captures_iter(line)
+        .filter_map(|c| c.get(1))
+        .filter(|m| m.start() <= column_byte)
+        .map(|m| (m.start(), m.as_str().to_owned()))
+        .collect();
+    let key_before = |at: usize| {
+        keys.iter()
+            .rev()
+            .find(|(start, _)| *start < at)
+            .map(|(_, key)| key.clone())
+    };
+
+    let mut open: Vec<Option<String>> = Vec::new();
+    let mut in_quotes = None;
+    for (at, c) in line.char_indices().take_while(|(at, _)| *at < column_byte) {
+        match (in_quotes, c) {
+            (Some(quote), _) if c == quote => in_quotes = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => in_quotes = Some(c),
+            (None, '{') => open.push(key_before(at)),
+            (None, '}') => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    let mut path: Vec<String> = open.into_iter().flatten().collect();
+    if let Some((_, last)) = keys.last()
+        && path.last() != Some(last)
+    {
+        path.push(last.clone());
+    }
+    path
+}
+
 /// Finds the dotted path of the field at `line`:`column` (both 1-based) in
 /// block-style YAML, such as `spec.faults[1].grace`. Flow-style maps give
 /// the innermost key written before the column.
@@ -83,15 +124,10 @@ pub(super) fn field_path(text: &str, line: usize, column: usize) -> String {
         .char_indices()
         .nth(column.saturating_sub(1))
         .map_or(current.len(), |(i, _)| i);
-    let key_regex = Regex::new(r"([A-Za-z_][A-Za-z0-9_-]*)\s*:").expect("static regex");
-    let mut components: Vec<String> = Vec::new();
-    if let Some(found) = key_regex
-        .captures_iter(current)
-        .filter(|c| c.get(1).is_some_and(|m| m.start() <= column_byte))
-        .last()
-    {
-        components.push(found[1].to_owned());
-    }
+    let mut components: Vec<String> = inline_path(current, column_byte)
+        .into_iter()
+        .rev()
+        .collect();
 
     let Some(shape) = line_shape(current) else {
         return components
@@ -185,7 +221,17 @@ mod tests {
     #[test]
     fn field_path_flow_style() {
         let text = "spec:\n  faults:\n    - {name: a, schedule: {evry: 1s}}\n";
-        assert_eq!(field_path(text, 3, 28), "spec.faults[0].evry");
+        assert_eq!(field_path(text, 3, 28), "spec.faults[0].schedule.evry");
+    }
+
+    #[test]
+    fn field_path_inside_flow_map() {
+        let text = "spec:\n  faults:\n    - name: a\n      schedule: {every: 2000, count: 2}\n  target:\n    supervisor:\n      backoff: {initial: 100}\n";
+        assert_eq!(field_path(text, 4, 24), "spec.faults[0].schedule.every");
+        assert_eq!(
+            field_path(text, 7, 25),
+            "spec.target.supervisor.backoff.initial"
+        );
     }
 
     #[test]

@@ -227,11 +227,14 @@ impl<V: PartialOrd + Copy> Threshold<V> {
 pub trait ThresholdValue: Sized + fmt::Display {
     /// Describes the expected value for an error message.
     const EXPECTED: &'static str;
+    /// A whole threshold with this kind of value, for error messages.
+    const EXAMPLE: &'static str;
     fn parse_value(text: &str) -> Result<Self, String>;
 }
 
 impl ThresholdValue for Dur {
     const EXPECTED: &'static str = "a duration such as `2s`";
+    const EXAMPLE: &'static str = "< 2s";
     fn parse_value(text: &str) -> Result<Self, String> {
         text.parse()
     }
@@ -239,6 +242,7 @@ impl ThresholdValue for Dur {
 
 impl ThresholdValue for u64 {
     const EXPECTED: &'static str = "a whole number such as `3`";
+    const EXAMPLE: &'static str = "== 3";
     fn parse_value(text: &str) -> Result<Self, String> {
         text.parse()
             .map_err(|_| format!("`{text}` is not a whole number"))
@@ -250,6 +254,7 @@ impl ThresholdValue for u64 {
 impl ThresholdValue for f64 {
     const EXPECTED: &'static str =
         "a number such as `0.5`, a percentage such as `0.5%`, or a duration such as `2s`";
+    const EXAMPLE: &'static str = "== 0";
     fn parse_value(text: &str) -> Result<Self, String> {
         if let Some(percent) = text.strip_suffix('%') {
             return percent
@@ -273,8 +278,9 @@ impl<V: ThresholdValue> FromStr for Threshold<V> {
     fn from_str(text: &str) -> Result<Self, String> {
         let Some((op, rest)) = Comparison::split(text) else {
             return Err(format!(
-                "invalid threshold `{text}`: it must start with one of <, <=, ==, !=, >=, >, followed by {}",
-                V::EXPECTED
+                "invalid threshold `{text}`: it must start with one of <, <=, ==, !=, >=, >, followed by {}, as in \"{}\"",
+                V::EXPECTED,
+                V::EXAMPLE
             ));
         };
         let value =
@@ -318,7 +324,10 @@ impl FromStr for SignalName {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let signal = Signal::from_str(text).map_err(|_| {
-            let hint = if !text.starts_with("SIG") {
+            let number = text.parse::<i32>().ok().and_then(|n| Signal::try_from(n).ok());
+            let hint = if let Some(named) = number {
+                format!("; signals are written by name: signal {text} is `{}`", named.as_str())
+            } else if !text.starts_with("SIG") {
                 format!("; write it with the SIG prefix, such as `SIG{}`", text.to_ascii_uppercase())
             } else {
                 String::from("; known names include SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGUSR1, SIGUSR2")
@@ -477,6 +486,8 @@ mod tests {
         assert_eq!("SIGKILL".parse::<SignalName>().unwrap().0, Signal::SIGKILL);
         let err = "term".parse::<SignalName>().unwrap_err();
         assert!(err.contains("`SIGTERM`"), "{err}");
+        let err = "9".parse::<SignalName>().unwrap_err();
+        assert!(err.contains("signal 9 is `SIGKILL`"), "{err}");
         let err = "SIGSTOP".parse::<SignalName>().unwrap_err();
         assert!(err.contains("freeze"), "{err}");
     }
