@@ -1,11 +1,13 @@
 //! The `roulette` command: run and validate experiment files.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
-use roulette_test::report::{Outcome, Report, render_text};
+use roulette_test::report::audit::{self, AuditEntry, SpecFile};
+use roulette_test::report::{Outcome, Report, render_junit, render_markdown, render_text};
 use roulette_test::{runner, spec};
 
 mod plan;
@@ -31,10 +33,31 @@ enum Command {
         /// experiment, an array for several.
         #[arg(long, value_name = "PATH")]
         json: Option<PathBuf>,
-        /// Print each experiment's plan (target, faults, times, seed)
-        /// without starting anything.
+        /// Also write the reports as JUnit XML to this file: one
+        /// <testsuite> per experiment, one <testcase> per hypothesis.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Also write the reports as Markdown to this file. When
+        /// GITHUB_STEP_SUMMARY is set, the Markdown is also appended to the
+        /// file it names.
+        #[arg(long, value_name = "PATH")]
+        markdown: Option<PathBuf>,
+        /// Append one line per experiment to this audit log instead of
+        /// roulette-audit.jsonl in $CARGO_TARGET_DIR (default ./target).
+        #[arg(long, value_name = "PATH", conflicts_with = "no_audit")]
+        audit: Option<PathBuf>,
+        /// Do not write the audit log.
         #[arg(long)]
+        no_audit: bool,
+        /// Print each experiment's plan (target, faults, times, seed)
+        /// without starting anything; no report file is written.
+        #[arg(long, conflicts_with_all = ["json", "junit", "markdown", "audit"])]
         dry_run: bool,
+    },
+    /// Work with the audit log of `roulette run`.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Check experiment files without running them. Exits 0 when all are
     /// valid, 2 otherwise.
@@ -43,6 +66,27 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit log. Exits 0 when it is intact, 1
+    /// naming the first edited, deleted or reordered entry, 2 when the
+    /// file cannot be read.
+    Verify {
+        /// The audit log (JSON lines).
+        path: PathBuf,
+    },
+}
+
+/// Where `roulette run` writes its reports besides the terminal.
+struct Outputs {
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+    /// `$GITHUB_STEP_SUMMARY`, which the Markdown is appended to.
+    step_summary: Option<PathBuf>,
+    audit: Option<PathBuf>,
 }
 
 const EXIT_FAILED: u8 = 1;
@@ -77,8 +121,26 @@ fn main() -> ExitCode {
         Command::Run {
             files,
             json,
+            junit,
+            markdown,
+            audit,
+            no_audit,
             dry_run: false,
-        } => run(&files, json.as_deref()),
+        } => {
+            let outputs = Outputs {
+                json,
+                junit,
+                markdown,
+                step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+                    .filter(|path| !path.is_empty())
+                    .map(PathBuf::from),
+                audit: (!no_audit).then(|| audit.unwrap_or_else(audit::default_path)),
+            };
+            run(&files, &outputs)
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { path },
+        } => verify_audit(&path),
     }
 }
 
@@ -123,14 +185,46 @@ fn dry_run(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
+fn verify_audit(path: &Path) -> ExitCode {
+    match audit::verify(path) {
+        Ok(verified) => {
+            println!("{} entries, chain intact", verified.entries);
+            println!("head: {}", verified.head);
+            ExitCode::SUCCESS
+        }
+        Err(err @ audit::AuditError::Broken { .. }) => {
+            println!("{err}");
+            ExitCode::from(EXIT_FAILED)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(files: &[PathBuf], outputs: &Outputs) -> ExitCode {
     // Validate everything first, so a typo in the last file does not
     // surface after minutes of running the others.
     let mut experiments = Vec::new();
     let mut invalid = false;
     for file in files {
         match spec::load_file(file) {
-            Ok(experiment) => experiments.push(experiment),
+            Ok(experiment) => {
+                // The hash is of the bytes the run loaded, before any
+                // experiment starts.
+                let spec_file = match SpecFile::read(file) {
+                    Ok(spec_file) => Some(spec_file),
+                    Err(err) => {
+                        eprintln!(
+                            "warning: failed to read {} again to hash it for the audit log: {err}",
+                            file.display()
+                        );
+                        None
+                    }
+                };
+                experiments.push((experiment, spec_file));
+            }
             Err(err) => {
                 eprintln!("error: {err}");
                 invalid = true;
@@ -141,6 +235,24 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
         return ExitCode::from(EXIT_ERROR);
     }
 
+    // A report path in a missing directory fails now, not after minutes
+    // of running. The audit log creates its directory itself.
+    let report_paths = [&outputs.json, &outputs.junit, &outputs.markdown];
+    for path in report_paths.into_iter().flatten() {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !parent.is_dir() {
+            eprintln!(
+                "error: cannot write {}: directory {} does not exist",
+                path.display(),
+                parent.display()
+            );
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
+
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -149,7 +261,8 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
         .expect("a tokio runtime starts");
     let mut reports: Vec<Report> = Vec::new();
     let mut interrupted = None;
-    for experiment in &experiments {
+    let mut output_failed = false;
+    for (experiment, spec_file) in &experiments {
         eprintln!(
             "running {} ({} fault firing(s))...",
             experiment.name,
@@ -159,8 +272,17 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
                 .map(|f| f.offsets.len())
                 .sum::<usize>()
         );
+        let started = SystemTime::now();
         let (report, signal_exit) = runtime.block_on(run_until_signal(experiment));
+        let ended = SystemTime::now();
         println!("{}", render_text(&report, color));
+        if let Some(path) = &outputs.audit {
+            let entry = AuditEntry::new(&report, spec_file.as_ref(), started, ended);
+            if let Err(err) = audit::append(path, entry) {
+                eprintln!("error: {err}");
+                output_failed = true;
+            }
+        }
         reports.push(report);
         if let Some(code) = signal_exit {
             // The remaining experiments do not start, but the reports so
@@ -174,29 +296,65 @@ fn run(files: &[PathBuf], json: Option<&std::path::Path>) -> ExitCode {
         }
     }
 
-    if let Some(path) = json {
-        let text = match reports.as_slice() {
-            [single] => single.to_json(),
-            many => serde_json::to_string_pretty(many).expect("reports serialize"),
-        };
-        if let Err(err) = std::fs::write(path, text) {
-            eprintln!(
-                "error: failed to write the JSON report to {}: {err}",
-                path.display()
-            );
-            return ExitCode::from(EXIT_ERROR);
-        }
+    if !write_outputs(&reports, outputs) {
+        output_failed = true;
     }
 
     if let Some(code) = interrupted {
         ExitCode::from(code)
-    } else if reports.iter().any(|r| r.outcome == Outcome::Error) {
+    } else if output_failed || reports.iter().any(|r| r.outcome == Outcome::Error) {
         ExitCode::from(EXIT_ERROR)
     } else if reports.iter().any(|r| r.outcome == Outcome::Failed) {
         ExitCode::from(EXIT_FAILED)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes the JSON, JUnit and Markdown files that `outputs` names and
+/// appends the Markdown to the step summary. Returns false when one of
+/// them failed, after printing why.
+fn write_outputs(reports: &[Report], outputs: &Outputs) -> bool {
+    let mut written = true;
+    let mut write = |path: &Path, what: &str, text: &str| {
+        if let Err(err) = std::fs::write(path, text) {
+            eprintln!(
+                "error: failed to write the {what} report to {}: {err}",
+                path.display()
+            );
+            written = false;
+        }
+    };
+    if let Some(path) = &outputs.json {
+        let text = match reports {
+            [single] => single.to_json(),
+            many => serde_json::to_string_pretty(many).expect("reports serialize"),
+        };
+        write(path, "JSON", &text);
+    }
+    if let Some(path) = &outputs.junit {
+        write(path, "JUnit XML", &render_junit(reports));
+    }
+    let markdown: Vec<String> = reports.iter().map(render_markdown).collect();
+    let markdown = markdown.join("\n");
+    if let Some(path) = &outputs.markdown {
+        write(path, "Markdown", &markdown);
+    }
+    if let Some(path) = &outputs.step_summary {
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(format!("{markdown}\n").as_bytes()));
+        if let Err(err) = appended {
+            eprintln!(
+                "error: failed to append the Markdown report to GITHUB_STEP_SUMMARY ({}): {err}",
+                path.display()
+            );
+            written = false;
+        }
+    }
+    written
 }
 
 /// Runs one experiment. SIGINT or SIGTERM interrupts it: the experiment

@@ -1,6 +1,11 @@
-//! The report of one experiment and its renderings: the terminal text and
-//! JSON.
+//! The report of one experiment and its renderings: the terminal text,
+//! JSON, JUnit XML and Markdown, and the audit log of runs.
 
+pub mod audit;
+mod junit;
+mod markdown;
+#[cfg(test)]
+mod sample;
 mod terminal;
 
 use std::time::Duration;
@@ -10,6 +15,8 @@ use serde::Serialize;
 use crate::supervisor::logs::LogLine;
 use crate::supervisor::timeline::{Event, ExitStatus};
 
+pub use junit::render_junit;
+pub use markdown::render_markdown;
 pub use terminal::render_text;
 
 /// Version of the JSON report layout.

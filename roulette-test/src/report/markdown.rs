@@ -1,0 +1,353 @@
+//! The report as GitHub-flavoured Markdown, for pull request comments and
+//! the job summary of a GitHub Actions step.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::{Outcome, Recovery, Report};
+use crate::spec::format_duration as d;
+
+/// Renders `report` as Markdown: a heading with the outcome, the error or
+/// abort reason, a table of faults with the TTR and its split, a table of
+/// verdicts, and the timeline and the target's last output in collapsed
+/// `<details>` blocks.
+pub fn render_markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let outcome = match report.outcome {
+        Outcome::Passed => "✅ PASSED",
+        Outcome::Failed => "❌ FAILED",
+        Outcome::Error => "⚠️ ERROR",
+    };
+    let _ = writeln!(
+        out,
+        "### {outcome}: experiment {}\n",
+        inline(&report.experiment)
+    );
+
+    let mut facts = Vec::new();
+    if let Some(source) = &report.source {
+        facts.push(format!("spec `{}`", source.replace('`', "'")));
+    }
+    if let Some(seed) = report.seed {
+        facts.push(format!("seed {seed}"));
+    }
+    let holding = report.verdicts.iter().filter(|v| v.holds).count();
+    let recovered = report
+        .faults
+        .iter()
+        .filter(|f| f.recovery.ttr().is_some())
+        .count();
+    facts.push(format!(
+        "{} fault(s), {recovered} recovered, {} restart(s), {holding} of {} hypotheses hold, in {}",
+        report.faults.len(),
+        report.restarts,
+        report.verdicts.len(),
+        d(report.duration)
+    ));
+    let _ = writeln!(out, "{}\n", facts.join(" · "));
+    if let Some(description) = &report.description {
+        let _ = writeln!(out, "{}\n", inline(description));
+    }
+
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "> **Error:** {}\n", inline(&error.message));
+    }
+    if let Some(reason) = &report.aborted {
+        let _ = writeln!(out, "> **Aborted:** {}\n", inline(reason));
+    }
+    if let Some(halted) = &report.halted {
+        let _ = writeln!(
+            out,
+            "> **Supervisor stopped restarting:** {}\n",
+            inline(halted)
+        );
+    }
+    for problem in &report.scrape_problems {
+        let _ = writeln!(out, "> **Metrics:** {}\n", inline(problem));
+    }
+
+    write_faults(report, &mut out);
+    write_verdicts(report, &mut out);
+    write_details(
+        &mut out,
+        "Timeline",
+        report
+            .timeline
+            .iter()
+            .map(|event| format!("+{:>9}  {}", d(event.at), event.kind)),
+    );
+    write_details(
+        &mut out,
+        &format!(
+            "Last {} line(s) of the target's output",
+            report.log_tail.len()
+        ),
+        report.log_tail.iter().map(|line| {
+            let stream = match line.stream {
+                crate::supervisor::logs::Stream::Stdout => "out",
+                crate::supervisor::logs::Stream::Stderr => "err",
+            };
+            format!(
+                "+{:>9} #{} {stream}| {}",
+                d(line.at),
+                line.incarnation,
+                line.text
+            )
+        }),
+    );
+    out
+}
+
+fn write_faults(report: &Report, out: &mut String) {
+    if report.faults.is_empty() {
+        return;
+    }
+    out.push_str(
+        "| fault | at | action | main process | TTR | to exit | to restart | to ready |\n",
+    );
+    out.push_str("| --- | --: | --- | --- | --: | --: | --: | --: |\n");
+    let optional = |value: Option<Duration>| value.map_or_else(|| String::from("-"), d);
+    for fault in &report.faults {
+        let (ttr, to_exit, to_restart, to_ready) = match &fault.recovery {
+            Recovery::Recovered {
+                ttr,
+                to_exit,
+                to_restart,
+                to_ready,
+                ..
+            } => (
+                d(*ttr),
+                optional(*to_exit),
+                optional(*to_restart),
+                d(*to_ready),
+            ),
+            Recovery::NotRecovered { reason } => (
+                format!("not recovered: {reason}"),
+                String::from("-"),
+                String::from("-"),
+                String::from("-"),
+            ),
+            Recovery::Interrupted { by } => (
+                format!("interrupted by {by}"),
+                String::from("-"),
+                String::from("-"),
+                String::from("-"),
+            ),
+            Recovery::NotApplicable => (
+                String::from("-"),
+                String::from("-"),
+                String::from("-"),
+                String::from("-"),
+            ),
+        };
+        let cells = [
+            format!("{} #{}", fault.fault, fault.occurrence),
+            format!("+{}", d(fault.at)),
+            fault.action.clone(),
+            fault.stop.to_string(),
+            ttr,
+            to_exit,
+            to_restart,
+            to_ready,
+        ];
+        write_row(out, &cells);
+    }
+    let _ = writeln!(
+        out,
+        "\nReadiness probe: {}, every {}; each TTR is late by up to one interval plus one attempt.\n",
+        inline(&report.probe.description),
+        d(report.probe.interval)
+    );
+}
+
+fn write_verdicts(report: &Report, out: &mut String) {
+    if report.verdicts.is_empty() {
+        return;
+    }
+    out.push_str("| result | hypothesis | check | measured | threshold | reason |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for verdict in &report.verdicts {
+        let mark = if verdict.holds {
+            "✅ pass"
+        } else {
+            "❌ fail"
+        };
+        let cells = [
+            mark.to_owned(),
+            verdict.name.clone(),
+            verdict.check.clone(),
+            verdict.measured.clone(),
+            verdict.threshold.clone(),
+            verdict.reason.clone(),
+        ];
+        write_row(out, &cells);
+    }
+    out.push('\n');
+}
+
+fn write_row(out: &mut String, cells: &[String]) {
+    out.push('|');
+    for cell in cells {
+        let _ = write!(out, " {} |", inline(cell));
+    }
+    out.push('\n');
+}
+
+/// Writes `lines` as a code block inside a collapsed `<details>` block,
+/// or nothing when there are no lines.
+fn write_details(out: &mut String, summary: &str, lines: impl Iterator<Item = String>) {
+    let body: Vec<String> = lines.collect();
+    if body.is_empty() {
+        return;
+    }
+    let body = body.join("\n");
+    // A fence longer than any run of backticks in the body cannot be
+    // closed by the body.
+    let longest_run = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat((longest_run + 1).max(3));
+    let _ = writeln!(
+        out,
+        "<details><summary>{}</summary>\n\n{fence}text\n{body}\n{fence}\n\n</details>\n",
+        inline(summary)
+    );
+}
+
+/// Escapes `text` for one line of Markdown, such as a table cell. HTML
+/// special characters become entities, so a reason like `<2s>` is not read
+/// as a tag. Markdown punctuation gets a backslash, so a `|` does not end a
+/// cell. Line breaks become `<br>`.
+fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' => out.push_str("<br>"),
+            '\r' => {}
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample::{error_report, failed_report};
+
+    /// Returns the rows of the Markdown table whose header starts with
+    /// `header`, each split into cells at the pipes without a backslash.
+    fn table(markdown: &str, header: &str) -> Vec<Vec<String>> {
+        let lines: Vec<&str> = markdown.lines().collect();
+        let start = lines
+            .iter()
+            .position(|line| line.starts_with(header))
+            .unwrap_or_else(|| panic!("no table starting with {header:?} in\n{markdown}"));
+        lines[start..]
+            .iter()
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| split_row(line))
+            .collect()
+    }
+
+    fn split_row(line: &str) -> Vec<String> {
+        let mut cells = Vec::new();
+        let mut cell = String::new();
+        let mut escaped = false;
+        for c in line.trim().trim_start_matches('|').chars() {
+            if escaped {
+                cell.push(c);
+                escaped = false;
+            } else if c == '\\' {
+                cell.push(c);
+                escaped = true;
+            } else if c == '|' {
+                cells.push(cell.trim().to_owned());
+                cell.clear();
+            } else {
+                cell.push(c);
+            }
+        }
+        cells
+    }
+
+    #[test]
+    fn markdown_failed_report_sections() {
+        let markdown = render_markdown(&failed_report());
+
+        assert!(
+            markdown.starts_with("### ❌ FAILED: experiment kill &lt;worker&gt; &amp; \"wait\"\n"),
+            "heading in\n{markdown}"
+        );
+        assert!(markdown.contains("seed 42"));
+        assert!(markdown.contains("2 fault(s), 1 recovered, 2 restart(s), 1 of 2 hypotheses hold"));
+
+        let faults = table(&markdown, "| fault |");
+        assert_eq!(faults.len(), 4, "header, rule and two rows in\n{markdown}");
+        for row in &faults {
+            assert_eq!(row.len(), 8, "eight cells in {row:?}");
+        }
+        assert_eq!(faults[2][0], "kill-worker #1");
+        assert_eq!(faults[2][4], "110ms");
+        assert_eq!(faults[2][5], "0.1ms");
+        assert_eq!(faults[2][6], "3ms");
+        assert_eq!(faults[2][7], "106ms");
+        assert_eq!(
+            faults[3][4],
+            "not recovered: no probe passed within 2s \\| stale lock"
+        );
+
+        let verdicts = table(&markdown, "| result |");
+        assert_eq!(verdicts.len(), 4);
+        for row in &verdicts {
+            assert_eq!(row.len(), 6, "six cells in {row:?}");
+        }
+        assert_eq!(verdicts[2][0], "✅ pass");
+        assert_eq!(verdicts[3][0], "❌ fail");
+        assert_eq!(verdicts[3][1], "recovers-fast");
+        assert_eq!(
+            verdicts[3][5],
+            "TTR &lt;2s&gt; &amp; 'late' \\| \"stale\"\\u{1b}\\[31m"
+        );
+
+        assert!(markdown.contains("<details><summary>Timeline</summary>"));
+        assert!(markdown.contains("spawned incarnation #1 (pid 8954)"));
+        // The log line contains three backticks, so its fence has four.
+        assert!(
+            markdown
+                .contains("\n````text\n+    323ms #1 out| listening ``` on <127.0.0.1:1>\n````\n")
+        );
+        assert!(!markdown.contains("Error:"));
+    }
+
+    #[test]
+    fn markdown_error_report_names_error() {
+        let markdown = render_markdown(&error_report());
+
+        assert!(markdown.starts_with("### ⚠️ ERROR: experiment slow\n"));
+        assert!(
+            markdown.contains("> **Error:** the experiment ran longer than its timeout of 30s\n")
+        );
+        assert!(
+            !markdown.contains("| result |"),
+            "no verdict table in\n{markdown}"
+        );
+    }
+
+    #[test]
+    fn markdown_aborted_report_names_reason() {
+        let mut report = failed_report();
+        report.aborted = Some(String::from("2 faults did not recover"));
+        let markdown = render_markdown(&report);
+
+        assert!(markdown.contains("> **Aborted:** 2 faults did not recover\n"));
+    }
+}
