@@ -184,8 +184,13 @@ impl Probe {
         deadline: Instant,
     ) -> ReadyOutcome {
         let mut last_failure = None;
+        let mut changes = supervisor.subscribe();
         loop {
+            let round = Instant::now();
+            changes.mark_unchanged();
             let state = supervisor.state();
+            let waiting_for_spawn =
+                !matches!(state.running, Some(spawn) if spawn.incarnation >= min_incarnation);
             match state.running {
                 Some(spawn) if spawn.incarnation >= min_incarnation => {
                     let attempt = self.attempt(spawn.incarnation).await;
@@ -223,7 +228,16 @@ impl Probe {
             if now >= deadline {
                 return ReadyOutcome::TimedOut { last_failure };
             }
-            tokio::time::sleep((deadline - now).min(self.interval)).await;
+            // Attempts start at a fixed rate, one `interval` after the
+            // previous start, so a slow attempt does not stretch the gap.
+            // While no incarnation to probe runs, a spawn wakes the loop
+            // at once instead of at the next interval.
+            let next = (round + self.interval).min(deadline);
+            if waiting_for_spawn {
+                let _ = tokio::time::timeout_at(next.into(), changes.changed()).await;
+            } else {
+                tokio::time::sleep_until(next.into()).await;
+            }
         }
     }
 }

@@ -89,7 +89,10 @@ impl Task {
                 incarnation: incarnation + 1,
                 delay_ms: delay.as_millis() as u64,
             });
-            if !self.wait_backoff(delay).await {
+            // A zero delay restarts at once: even a zero-length timer
+            // costs about a millisecond, since tokio rounds deadlines up
+            // to its 1 ms granularity.
+            if !delay.is_zero() && !self.wait_backoff(delay).await {
                 return;
             }
         }

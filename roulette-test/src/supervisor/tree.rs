@@ -113,6 +113,11 @@ pub struct Tree {
     /// Main process and group of each incarnation.
     roots: BTreeMap<u32, (u32, u32)>,
     members: BTreeMap<(u32, u64), Member>,
+    /// Processes seen without the marker, with how many scans saw them so.
+    /// After two, their environment is not read again: it is fixed once a
+    /// process has exec'd, and two scans 100 ms apart rule out catching a
+    /// new process between its fork and its exec.
+    unmarked: BTreeMap<(u32, u64), u8>,
 }
 
 impl Tree {
@@ -124,6 +129,7 @@ impl Tree {
             harness_pid,
             roots: BTreeMap::new(),
             members: BTreeMap::new(),
+            unmarked: BTreeMap::new(),
         }
     }
 
@@ -146,6 +152,7 @@ impl Tree {
         // Forget members that are gone; a recycled PID has a new start
         // time, so it does not match its predecessor's key.
         self.members.retain(|key, _| alive.contains_key(key));
+        self.unmarked.retain(|key, _| alive.contains_key(key));
 
         // Roots and marked processes, then their descendants until no
         // process joins.
@@ -159,6 +166,9 @@ impl Tree {
                 .iter()
                 .find(|(_, (pid, _))| *pid == process.pid)
                 .map(|(incarnation, _)| *incarnation);
+            if root.is_none() && self.unmarked.get(&key).is_some_and(|seen| *seen >= 2) {
+                continue;
+            }
             let incarnation = match root {
                 Some(incarnation) => Some(incarnation),
                 None => match table.marker(process.pid) {
@@ -171,8 +181,9 @@ impl Tree {
                     _ => None,
                 },
             };
-            if let Some(incarnation) = incarnation {
-                self.insert(process, incarnation);
+            match incarnation {
+                Some(incarnation) => self.insert(process, incarnation),
+                None => *self.unmarked.entry(key).or_default() += 1,
             }
         }
         loop {
@@ -418,6 +429,7 @@ mod tests {
         processes: Mutex<Vec<ProcessInfo>>,
         marked: Vec<u32>,
         commands: Vec<u32>,
+        marker_reads: Mutex<Vec<u32>>,
         signalled: Mutex<Vec<(u32, u64)>>,
         reaped: Mutex<Vec<u32>>,
     }
@@ -427,6 +439,7 @@ mod tests {
             self.processes.lock().unwrap().clone()
         }
         fn marker(&self, pid: u32) -> Option<String> {
+            self.marker_reads.lock().unwrap().push(pid);
             if self.marked.contains(&pid) {
                 Some(String::from("exp"))
             } else if self.commands.contains(&pid) {
@@ -604,6 +617,25 @@ mod tests {
             .map(|m| m.info.pid)
             .collect();
         assert_eq!(teardown, [10, 20]);
+    }
+
+    #[test]
+    fn unmarked_process_read_twice_only() {
+        let table = FakeTable::default();
+        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
+        let mut tree = Tree::new("exp", HARNESS);
+        tree.add_root(1, 10);
+        for _ in 0..4 {
+            tree.scan(&table, &not_managed);
+        }
+        let reads = table
+            .marker_reads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|pid| **pid == 50)
+            .count();
+        assert_eq!(reads, 2);
     }
 
     #[test]
