@@ -185,9 +185,15 @@ impl Probe {
     ) -> ReadyOutcome {
         let mut last_failure = None;
         let mut changes = supervisor.subscribe();
+        let is_log_probe = matches!(self.target, ProbeTarget::Log(_));
         loop {
             let round = Instant::now();
             changes.mark_unchanged();
+            // Registered before the attempt reads the buffer, so a line
+            // printed during the attempt still wakes the next one.
+            let appended = self.logs.appended();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
             let state = supervisor.state();
             let waiting_for_spawn =
                 !matches!(state.running, Some(spawn) if spawn.incarnation >= min_incarnation);
@@ -232,9 +238,13 @@ impl Probe {
             // previous start, so a slow attempt does not stretch the gap.
             // While no incarnation to probe runs, a spawn wakes the loop
             // at once instead of at the next interval.
+            // A log probe is woken by the next line instead, since only a
+            // new line can make it pass.
             let next = (round + self.interval).min(deadline);
             if waiting_for_spawn {
                 let _ = tokio::time::timeout_at(next.into(), changes.changed()).await;
+            } else if is_log_probe {
+                let _ = tokio::time::timeout_at(next.into(), appended).await;
             } else {
                 tokio::time::sleep_until(next.into()).await;
             }

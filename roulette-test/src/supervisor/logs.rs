@@ -47,6 +47,8 @@ fn serialize_millis<S: serde::Serializer>(
 pub struct LogBuffer {
     capacity: usize,
     inner: Mutex<Inner>,
+    /// Woken on every new line, so a log probe need not poll.
+    appended: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +62,7 @@ impl LogBuffer {
         LogBuffer {
             capacity: capacity.max(1),
             inner: Mutex::new(Inner::default()),
+            appended: tokio::sync::Notify::new(),
         }
     }
 
@@ -76,6 +79,15 @@ impl LogBuffer {
             inner.dropped += 1;
         }
         inner.lines.push_back(line);
+        drop(inner);
+        self.appended.notify_waiters();
+    }
+
+    /// Completes when a line is appended after this call. Create the
+    /// future before checking the buffer, so a line in between is not
+    /// missed.
+    pub fn appended(&self) -> tokio::sync::futures::Notified<'_> {
+        self.appended.notified()
     }
 
     /// Returns whether a line printed by `incarnation` matches `regex`.
