@@ -1,7 +1,8 @@
 //! Runs every experiment of `examples/` as a test. Some of them show
 //! failures that the harness catches (a stale lock, lost writes, a wrong
 //! restart count, a lost pushed metric), so they must fail, with their
-//! cause in the report.
+//! cause in the report. Each report must also match its accepted
+//! snapshot in `examples/snapshots/`.
 
 fn main() {
     roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
@@ -15,5 +16,6 @@ fn main() {
             "pushgateway-persistence-lost.yaml",
             "pushed-metric-survived failed: `roulette_example_pushed_value` returned no series",
         )
+        .snapshots()
         .run()
 }

@@ -40,6 +40,8 @@ pub struct Harness {
     root: PathBuf,
     expected_failures: BTreeMap<String, String>,
     ignored: BTreeMap<String, String>,
+    /// Whether each trial also asserts its report snapshot.
+    snapshots: bool,
 }
 
 impl Harness {
@@ -52,6 +54,7 @@ impl Harness {
             root,
             expected_failures: BTreeMap::new(),
             ignored: BTreeMap::new(),
+            snapshots: false,
         }
     }
 
@@ -68,6 +71,18 @@ impl Harness {
     /// `--include-ignored`.
     pub fn ignore(mut self, name: &str, reason: &str) -> Self {
         self.ignored.insert(name.to_owned(), reason.to_owned());
+        self
+    }
+
+    /// Makes each trial also assert the snapshot of its report, named
+    /// after the case path with `/` replaced by `__` and `.` by `_`
+    /// (`workers/sigkill.yaml` becomes `workers__sigkill_yaml`), in the
+    /// folder `snapshots` under the root. Cases declared with
+    /// [`Harness::expect_failure`] are snapshotted too. A missing or
+    /// changed snapshot fails the trial; `cargo insta review` accepts it.
+    #[cfg(feature = "snapshots")]
+    pub fn snapshots(mut self) -> Self {
+        self.snapshots = true;
         self
     }
 
@@ -90,7 +105,12 @@ impl Harness {
                 .to_string_lossy()
                 .replace('\\', "/");
             let expected = self.expected_failures.get(&name).cloned();
-            let trial = Trial::test(name.clone(), move || run_case(&file, expected.as_deref()));
+            let snapshot = self
+                .snapshots
+                .then(|| (self.root.join("snapshots"), snapshot_name(&name)));
+            let trial = Trial::test(name.clone(), move || {
+                run_case(&file, expected.as_deref(), snapshot.as_ref())
+            });
             trials.push(match self.ignored.get(&name) {
                 Some(_) => trial.with_ignored_flag(true),
                 None => trial,
@@ -159,10 +179,24 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs one case and turns its report into a trial result.
-fn run_case(file: &Path, expected_failure: Option<&str>) -> Result<(), Failed> {
+/// Returns the snapshot name of the case at `path`, relative to the root.
+fn snapshot_name(path: &str) -> String {
+    path.replace('/', "__").replace('.', "_")
+}
+
+/// Runs one case and turns its report into a trial result. With
+/// `snapshot`, a folder and a name, the report must also match its
+/// accepted snapshot.
+fn run_case(
+    file: &Path,
+    expected_failure: Option<&str>,
+    snapshot: Option<&(PathBuf, String)>,
+) -> Result<(), Failed> {
     let experiment = spec::load_file(file).map_err(|err| Failed::from(err.to_string()))?;
     let report = runner::run_blocking(&experiment);
+    if let Some((folder, name)) = snapshot {
+        check_snapshot(folder, name, &report, &experiment)?;
+    }
     let text = render_text(&report, false);
     match (report.outcome, expected_failure) {
         (Outcome::Passed, None) => Ok(()),
@@ -175,4 +209,36 @@ fn run_case(file: &Path, expected_failure: Option<&str>) -> Result<(), Failed> {
         }
         (Outcome::Failed | Outcome::Error, _) => Err(text.into()),
     }
+}
+
+/// Asserts the report snapshot and turns insta's panic into a trial
+/// failure; insta has already printed the difference to stderr.
+#[cfg(feature = "snapshots")]
+fn check_snapshot(
+    folder: &Path,
+    name: &str,
+    report: &crate::report::Report,
+    experiment: &spec::Experiment,
+) -> Result<(), Failed> {
+    let assertion = std::panic::AssertUnwindSafe(|| {
+        crate::report::snapshot::assert_report_snapshot_in(folder, name, report, experiment)
+    });
+    std::panic::catch_unwind(assertion).map_err(|_| {
+        Failed::from(format!(
+            "the report does not match snapshot `{name}` in {}; review it with `cargo insta review`",
+            folder.display()
+        ))
+    })
+}
+
+/// Accepts every report. Without the `snapshots` feature,
+/// [`Harness::snapshots`] does not exist, so no trial requests a snapshot.
+#[cfg(not(feature = "snapshots"))]
+fn check_snapshot(
+    _folder: &Path,
+    _name: &str,
+    _report: &crate::report::Report,
+    _experiment: &spec::Experiment,
+) -> Result<(), Failed> {
+    Ok(())
 }

@@ -6,6 +6,7 @@ mod junit;
 mod markdown;
 #[cfg(test)]
 mod sample;
+pub mod snapshot;
 mod terminal;
 
 use std::time::Duration;
@@ -17,6 +18,9 @@ use crate::supervisor::timeline::{Event, ExitStatus};
 
 pub use junit::render_junit;
 pub use markdown::render_markdown;
+#[cfg(feature = "snapshots")]
+pub use snapshot::assert_report_snapshot;
+pub use snapshot::{SnapshotReport, snapshot_view};
 pub use terminal::render_text;
 
 /// Version of the JSON report layout.
