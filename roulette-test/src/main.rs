@@ -7,7 +7,10 @@ use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
 use roulette_test::report::audit::{self, AuditEntry, SpecFile};
-use roulette_test::report::{Outcome, Report, render_junit, render_markdown, render_text};
+use roulette_test::report::{
+    Outcome, Report, render_html, render_junit, render_markdown, render_text, render_timeline_svg,
+    replay,
+};
 use roulette_test::{runner, spec};
 
 mod plan;
@@ -37,11 +40,20 @@ enum Command {
         /// <testsuite> per experiment, one <testcase> per hypothesis.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
-        /// Also write the reports as Markdown to this file. When
-        /// GITHUB_STEP_SUMMARY is set, the Markdown is also appended to the
-        /// file it names.
+        /// Also write the reports as Markdown to this file, with each
+        /// experiment's timeline picture as an SVG file beside it. When
+        /// GITHUB_STEP_SUMMARY is set, the Markdown (without pictures) is
+        /// also appended to the file it names.
         #[arg(long, value_name = "PATH")]
         markdown: Option<PathBuf>,
+        /// Also write the reports as one self-contained HTML page, with
+        /// each experiment's timeline picture, to this file.
+        #[arg(long, value_name = "PATH")]
+        html: Option<PathBuf>,
+        /// Use this seed for every random choice instead of each spec's
+        /// `seed`, as the replay command of a failed run does.
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
         /// Append one line per experiment to this audit log instead of
         /// roulette-audit.jsonl in $CARGO_TARGET_DIR (default ./target).
         #[arg(long, value_name = "PATH", conflicts_with = "no_audit")]
@@ -51,7 +63,7 @@ enum Command {
         no_audit: bool,
         /// Print each experiment's plan (target, faults, times, seed)
         /// without starting anything; no report file is written.
-        #[arg(long, conflicts_with_all = ["json", "junit", "markdown", "audit"])]
+        #[arg(long, conflicts_with_all = ["json", "junit", "markdown", "html", "audit"])]
         dry_run: bool,
     },
     /// Work with the audit log of `roulette run`.
@@ -84,6 +96,7 @@ struct Outputs {
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     markdown: Option<PathBuf>,
+    html: Option<PathBuf>,
     /// `$GITHUB_STEP_SUMMARY`, which the Markdown is appended to.
     step_summary: Option<PathBuf>,
     audit: Option<PathBuf>,
@@ -115,14 +128,17 @@ fn main() -> ExitCode {
         Command::Validate { files } => validate(&files),
         Command::Run {
             files,
+            seed,
             dry_run: true,
             ..
-        } => dry_run(&files),
+        } => dry_run(&files, seed),
         Command::Run {
             files,
             json,
             junit,
             markdown,
+            html,
+            seed,
             audit,
             no_audit,
             dry_run: false,
@@ -131,12 +147,13 @@ fn main() -> ExitCode {
                 json,
                 junit,
                 markdown,
+                html,
                 step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
                     .filter(|path| !path.is_empty())
                     .map(PathBuf::from),
                 audit: (!no_audit).then(|| audit.unwrap_or_else(audit::default_path)),
             };
-            run(&files, &outputs)
+            run(&files, seed, &outputs)
         }
         Command::Audit {
             command: AuditCommand::Verify { path },
@@ -167,11 +184,14 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn dry_run(files: &[PathBuf]) -> ExitCode {
+fn dry_run(files: &[PathBuf], seed: Option<u64>) -> ExitCode {
     let mut invalid = false;
     for file in files {
         match spec::load_file(file) {
-            Ok(experiment) => println!("{}", plan::render(&experiment)),
+            Ok(mut experiment) => {
+                experiment.seed = seed.or(experiment.seed);
+                println!("{}", plan::render(&experiment));
+            }
             Err(err) => {
                 eprintln!("error: {err}");
                 invalid = true;
@@ -203,14 +223,15 @@ fn verify_audit(path: &Path) -> ExitCode {
     }
 }
 
-fn run(files: &[PathBuf], outputs: &Outputs) -> ExitCode {
+fn run(files: &[PathBuf], seed: Option<u64>, outputs: &Outputs) -> ExitCode {
     // Validate everything first, so a typo in the last file does not
     // surface after minutes of running the others.
     let mut experiments = Vec::new();
     let mut invalid = false;
     for file in files {
         match spec::load_file(file) {
-            Ok(experiment) => {
+            Ok(mut experiment) => {
+                experiment.seed = seed.or(experiment.seed);
                 // The hash is of the bytes the run loaded, before any
                 // experiment starts.
                 let spec_file = match SpecFile::read(file) {
@@ -237,7 +258,12 @@ fn run(files: &[PathBuf], outputs: &Outputs) -> ExitCode {
 
     // A report path in a missing directory fails now, not after minutes
     // of running. The audit log creates its directory itself.
-    let report_paths = [&outputs.json, &outputs.junit, &outputs.markdown];
+    let report_paths = [
+        &outputs.json,
+        &outputs.junit,
+        &outputs.markdown,
+        &outputs.html,
+    ];
     for path in report_paths.into_iter().flatten() {
         let parent = path
             .parent()
@@ -273,8 +299,11 @@ fn run(files: &[PathBuf], outputs: &Outputs) -> ExitCode {
                 .sum::<usize>()
         );
         let started = SystemTime::now();
-        let (report, signal_exit) = runtime.block_on(run_until_signal(experiment));
+        let (mut report, signal_exit) = runtime.block_on(run_until_signal(experiment));
         let ended = SystemTime::now();
+        if let (Some(seed), Some(file)) = (report.seed, &experiment.source) {
+            report.replay = Some(replay::cli_replay(seed, file));
+        }
         println!("{}", render_text(&report, color));
         if let Some(path) = &outputs.audit {
             let entry = AuditEntry::new(&report, spec_file.as_ref(), started, ended);
@@ -335,11 +364,26 @@ fn write_outputs(reports: &[Report], outputs: &Outputs) -> bool {
     if let Some(path) = &outputs.junit {
         write(path, "JUnit XML", &render_junit(reports));
     }
-    let markdown: Vec<String> = reports.iter().map(render_markdown).collect();
-    let markdown = markdown.join("\n");
-    if let Some(path) = &outputs.markdown {
-        write(path, "Markdown", &markdown);
+    if let Some(path) = &outputs.html {
+        write(path, "HTML", &render_html(reports));
     }
+    if let Some(path) = &outputs.markdown {
+        let mut sections = Vec::new();
+        for (index, report) in reports.iter().enumerate() {
+            let picture = timeline_picture_path(path, index, reports.len());
+            write(&picture, "timeline picture", &render_timeline_svg(report));
+            let name = picture.file_name().map(|name| name.to_string_lossy());
+            sections.push(render_markdown(report, name.as_deref()));
+        }
+        write(path, "Markdown", &sections.join("\n"));
+    }
+    // The step summary is a file of its own, which no relative picture
+    // path can reach.
+    let markdown: Vec<String> = reports
+        .iter()
+        .map(|report| render_markdown(report, None))
+        .collect();
+    let markdown = markdown.join("\n");
     if let Some(path) = &outputs.step_summary {
         let appended = std::fs::OpenOptions::new()
             .append(true)
@@ -355,6 +399,23 @@ fn write_outputs(reports: &[Report], outputs: &Outputs) -> bool {
         }
     }
     written
+}
+
+/// Returns the path of the timeline picture of report `index` of `count`
+/// beside the Markdown file `markdown`: `summary.md` gets
+/// `summary.timeline.svg`, or `summary.timeline-1.svg` and so on for
+/// several reports.
+fn timeline_picture_path(markdown: &Path, index: usize, count: usize) -> PathBuf {
+    let stem = markdown.file_stem().map_or_else(
+        || String::from("report"),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let name = if count == 1 {
+        format!("{stem}.timeline.svg")
+    } else {
+        format!("{stem}.timeline-{}.svg", index + 1)
+    };
+    markdown.with_file_name(name)
 }
 
 /// Runs one experiment. SIGINT or SIGTERM interrupts it: the experiment

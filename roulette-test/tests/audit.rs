@@ -23,6 +23,7 @@ fn empty_report(name: &str) -> Report {
         description: None,
         source: None,
         seed: Some(1),
+        replay: None,
         outcome: Outcome::Passed,
         aborted: None,
         scrape_problems: Vec::new(),

@@ -2,16 +2,21 @@
 //! the job summary of a GitHub Actions step.
 
 use std::fmt::Write;
-use std::time::Duration;
 
-use super::{Outcome, Recovery, Report};
+use super::{Outcome, Report};
 use crate::spec::format_duration as d;
 
 /// Renders `report` as Markdown: a heading with the outcome, the error or
-/// abort reason, a table of faults with the TTR and its split, a table of
-/// verdicts, and the timeline and the target's last output in collapsed
-/// `<details>` blocks.
-pub fn render_markdown(report: &Report) -> String {
+/// abort reason, the replay command when it did not pass, the timeline
+/// picture when `timeline_image` gives its address, a table of faults
+/// with the TTR and its split, a table of verdicts, and the timeline and
+/// the target's last output in collapsed `<details>` blocks.
+///
+/// `timeline_image` is a URL or a path relative to the Markdown file of
+/// the SVG from [`render_timeline_svg`](super::render_timeline_svg).
+/// Markdown cannot embed the picture itself: GitHub removes inline `<svg>`
+/// and `data:` images from Markdown.
+pub fn render_markdown(report: &Report, timeline_image: Option<&str>) -> String {
     let mut out = String::new();
     let outcome = match report.outcome {
         Outcome::Passed => "✅ PASSED",
@@ -65,6 +70,20 @@ pub fn render_markdown(report: &Report) -> String {
     for problem in &report.scrape_problems {
         let _ = writeln!(out, "> **Metrics:** {}\n", inline(problem));
     }
+    if report.outcome != Outcome::Passed
+        && let Some(command) = &report.replay
+    {
+        let _ = writeln!(out, "Replay with the same seed:\n");
+        write_code_block(&mut out, "sh", command);
+    }
+    if let Some(image) = timeline_image {
+        let _ = writeln!(
+            out,
+            "![Timeline of experiment {}]({})\n",
+            inline(&report.experiment),
+            image.replace(' ', "%20").replace(')', "%29")
+        );
+    }
 
     write_faults(report, &mut out);
     write_verdicts(report, &mut out);
@@ -102,54 +121,13 @@ fn write_faults(report: &Report, out: &mut String) {
     if report.faults.is_empty() {
         return;
     }
-    out.push_str(
-        "| fault | at | action | main process | TTR | to exit | to restart | to ready |\n",
-    );
-    out.push_str("| --- | --: | --- | --- | --: | --: | --: | --: |\n");
-    let optional = |value: Option<Duration>| value.map_or_else(|| String::from("-"), d);
+    out.push('|');
+    for header in super::table::FAULT_HEADERS {
+        let _ = write!(out, " {header} |");
+    }
+    out.push_str("\n| --- | --: | --- | --- | --: | --: | --: | --: |\n");
     for fault in &report.faults {
-        let (ttr, to_exit, to_restart, to_ready) = match &fault.recovery {
-            Recovery::Recovered {
-                ttr,
-                to_exit,
-                to_restart,
-                to_ready,
-                ..
-            } => (
-                d(*ttr),
-                optional(*to_exit),
-                optional(*to_restart),
-                d(*to_ready),
-            ),
-            Recovery::NotRecovered { reason } => (
-                format!("not recovered: {reason}"),
-                String::from("-"),
-                String::from("-"),
-                String::from("-"),
-            ),
-            Recovery::Interrupted { by } => (
-                format!("interrupted by {by}"),
-                String::from("-"),
-                String::from("-"),
-                String::from("-"),
-            ),
-            Recovery::NotApplicable => (
-                String::from("-"),
-                String::from("-"),
-                String::from("-"),
-                String::from("-"),
-            ),
-        };
-        let cells = [
-            format!("{} #{}", fault.fault, fault.occurrence),
-            format!("+{}", d(fault.at)),
-            fault.action.clone(),
-            fault.stop.to_string(),
-            ttr,
-            to_exit,
-            to_restart,
-            to_ready,
-        ];
+        let cells = super::table::fault_cells(fault);
         write_row(out, &cells);
     }
     let _ = writeln!(
@@ -164,22 +142,19 @@ fn write_verdicts(report: &Report, out: &mut String) {
     if report.verdicts.is_empty() {
         return;
     }
-    out.push_str("| result | hypothesis | check | measured | threshold | reason |\n");
-    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    out.push('|');
+    for header in super::table::VERDICT_HEADERS {
+        let _ = write!(out, " {header} |");
+    }
+    out.push_str("\n| --- | --- | --- | --- | --- | --- |\n");
     for verdict in &report.verdicts {
         let mark = if verdict.holds {
             "✅ pass"
         } else {
             "❌ fail"
         };
-        let cells = [
-            mark.to_owned(),
-            verdict.name.clone(),
-            verdict.check.clone(),
-            verdict.measured.clone(),
-            verdict.threshold.clone(),
-            verdict.reason.clone(),
-        ];
+        let mut cells = super::table::verdict_cells(verdict);
+        cells[0] = mark.to_owned();
         write_row(out, &cells);
     }
     out.push('\n');
@@ -200,16 +175,18 @@ fn write_details(out: &mut String, summary: &str, lines: impl Iterator<Item = St
     if body.is_empty() {
         return;
     }
-    let body = body.join("\n");
+    let _ = writeln!(out, "<details><summary>{}</summary>\n", inline(summary));
+    write_code_block(out, "text", &body.join("\n"));
+    out.push_str("</details>\n\n");
+}
+
+/// Writes `body` as a fenced code block followed by a blank line.
+fn write_code_block(out: &mut String, language: &str, body: &str) {
     // A fence longer than any run of backticks in the body cannot be
     // closed by the body.
     let longest_run = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest_run + 1).max(3));
-    let _ = writeln!(
-        out,
-        "<details><summary>{}</summary>\n\n{fence}text\n{body}\n{fence}\n\n</details>\n",
-        inline(summary)
-    );
+    let _ = writeln!(out, "{fence}{language}\n{body}\n{fence}\n");
 }
 
 /// Escapes `text` for one line of Markdown, such as a table cell. HTML
@@ -281,7 +258,7 @@ mod tests {
 
     #[test]
     fn markdown_failed_report_sections() {
-        let markdown = render_markdown(&failed_report());
+        let markdown = render_markdown(&failed_report(), None);
 
         assert!(
             markdown.starts_with("### ❌ FAILED: experiment kill &lt;worker&gt; &amp; \"wait\"\n"),
@@ -326,11 +303,26 @@ mod tests {
                 .contains("\n````text\n+    323ms #1 out| listening ``` on <127.0.0.1:1>\n````\n")
         );
         assert!(!markdown.contains("Error:"));
+        assert!(markdown.contains(
+            "Replay with the same seed:\n\n```sh\nROULETTE_SEED=42 cargo test --test chaos -- --exact kill.yaml\n```\n"
+        ));
+        assert!(!markdown.contains("!["), "no picture without an address");
+    }
+
+    #[test]
+    fn markdown_links_timeline_picture() {
+        let markdown = render_markdown(&failed_report(), Some("reports/kill worker.svg"));
+        assert!(
+            markdown.contains(
+                "![Timeline of experiment kill &lt;worker&gt; &amp; \"wait\"](reports/kill%20worker.svg)\n"
+            ),
+            "picture in\n{markdown}"
+        );
     }
 
     #[test]
     fn markdown_error_report_names_error() {
-        let markdown = render_markdown(&error_report());
+        let markdown = render_markdown(&error_report(), None);
 
         assert!(markdown.starts_with("### ⚠️ ERROR: experiment slow\n"));
         assert!(
@@ -346,7 +338,7 @@ mod tests {
     fn markdown_aborted_report_names_reason() {
         let mut report = failed_report();
         report.aborted = Some(String::from("2 faults did not recover"));
-        let markdown = render_markdown(&report);
+        let markdown = render_markdown(&report, None);
 
         assert!(markdown.contains("> **Aborted:** 2 faults did not recover\n"));
     }

@@ -2,11 +2,15 @@
 //! JSON, JUnit XML and Markdown, and the audit log of runs.
 
 pub mod audit;
+mod html;
 mod junit;
 mod markdown;
+pub mod replay;
 #[cfg(test)]
 mod sample;
 pub mod snapshot;
+mod svg;
+mod table;
 mod terminal;
 
 use std::time::Duration;
@@ -16,11 +20,13 @@ use serde::Serialize;
 use crate::supervisor::logs::LogLine;
 use crate::supervisor::timeline::{Event, ExitStatus};
 
+pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 #[cfg(feature = "snapshots")]
 pub use snapshot::assert_report_snapshot;
 pub use snapshot::{SnapshotReport, snapshot_view};
+pub use svg::render_timeline_svg;
 pub use terminal::render_text;
 
 /// Version of the JSON report layout.
@@ -35,6 +41,11 @@ pub struct Report {
     /// The spec file, when the experiment was read from one.
     pub source: Option<String>,
     pub seed: Option<u64>,
+    /// The command that runs this experiment again with the same seed.
+    /// The test harness and `roulette run` fill it in; the runner cannot
+    /// know how it was invoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
     pub outcome: Outcome,
     /// Why the circuit breaker (`policy.abort`) stopped the faults early;
     /// an aborted run fails.

@@ -19,6 +19,9 @@ pub(crate) fn failed_report() -> Report {
         description: Some(String::from("The worker restarts.")),
         source: Some(String::from("examples/quickstart.yaml")),
         seed: Some(42),
+        replay: Some(String::from(
+            "ROULETTE_SEED=42 cargo test --test chaos -- --exact kill.yaml",
+        )),
         outcome: Outcome::Failed,
         aborted: None,
         scrape_problems: Vec::new(),
@@ -111,6 +114,125 @@ pub(crate) fn failed_report() -> Report {
             text: String::from("listening ``` on <127.0.0.1:1>"),
         }],
         duration: millis(8984),
+    }
+}
+
+/// Returns [`failed_report`] with the whole timeline of its two firings:
+/// incarnation 1 is killed and replaced by 2, which is killed in turn and
+/// replaced by 3, which never becomes ready.
+pub(crate) fn timeline_report() -> Report {
+    let millis = Duration::from_millis;
+    let killed = ExitStatus::Signal {
+        signal: 9,
+        core_dumped: false,
+    };
+    let events = [
+        (
+            217,
+            EventKind::Spawned {
+                incarnation: 1,
+                pid: 8954,
+            },
+        ),
+        (325, EventKind::Ready { incarnation: 1 }),
+        (326, EventKind::SetupDone),
+        (
+            1868,
+            EventKind::FaultStarted {
+                fault: String::from("kill-worker"),
+                occurrence: 1,
+            },
+        ),
+        (
+            1868,
+            EventKind::SignalSent {
+                signal: String::from("SIGKILL"),
+                to: String::from("main"),
+                pid: 8954,
+            },
+        ),
+        (
+            1868,
+            EventKind::Exited {
+                incarnation: 1,
+                pid: 8954,
+                status: killed,
+            },
+        ),
+        (
+            1871,
+            EventKind::Spawned {
+                incarnation: 2,
+                pid: 9091,
+            },
+        ),
+        (1978, EventKind::Ready { incarnation: 2 }),
+        (
+            1978,
+            EventKind::Recovered {
+                fault: String::from("kill-worker"),
+                occurrence: 1,
+                ttr_ms: 110.0,
+            },
+        ),
+        (
+            3369,
+            EventKind::FaultStarted {
+                fault: String::from("kill-worker"),
+                occurrence: 2,
+            },
+        ),
+        (
+            3369,
+            EventKind::SignalSent {
+                signal: String::from("SIGKILL"),
+                to: String::from("main"),
+                pid: 9091,
+            },
+        ),
+        (
+            3369,
+            EventKind::Exited {
+                incarnation: 2,
+                pid: 9091,
+                status: killed,
+            },
+        ),
+        (
+            3372,
+            EventKind::Spawned {
+                incarnation: 3,
+                pid: 9230,
+            },
+        ),
+        (
+            5372,
+            EventKind::NotRecovered {
+                fault: String::from("kill-worker"),
+                occurrence: 2,
+                reason: String::from("no probe passed within 2s"),
+            },
+        ),
+        (8900, EventKind::TeardownStarted),
+        (
+            8984,
+            EventKind::Exited {
+                incarnation: 3,
+                pid: 9230,
+                status: killed,
+            },
+        ),
+        (8984, EventKind::TeardownDone),
+    ];
+    Report {
+        timeline: events
+            .into_iter()
+            .map(|(at, kind)| Event {
+                at: millis(at),
+                kind,
+            })
+            .collect(),
+        ..failed_report()
     }
 }
 

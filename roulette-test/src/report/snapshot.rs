@@ -133,27 +133,32 @@ pub fn snapshot_view(report: &Report, experiment: &Experiment) -> SnapshotReport
     }
 }
 
-/// Returns the smallest upper bound (`<` or `<=`) that a `ttr` hypothesis
-/// sets, from every-recovery thresholds and from p50, p95 and max. Lower
-/// bounds are not budgets and are skipped.
+/// Returns the budget of one recovery: the smallest upper bound (`<` or
+/// `<=`) that a `ttr` hypothesis sets on every recovery or on the `max`.
+/// Only when no hypothesis bounds every recovery does it fall back to the
+/// smallest `p95` or `p50` bound, because those bound the distribution and
+/// a single recovery may exceed them. Lower bounds are not budgets.
 pub fn ttr_budget(experiment: &Experiment) -> Option<Duration> {
-    let upper = |threshold: &Threshold<Dur>| {
-        matches!(threshold.op, Comparison::Less | Comparison::LessOrEqual)
-            .then_some(threshold.value.0)
-    };
-    experiment
-        .hypotheses
-        .iter()
-        .flat_map(|hypothesis| match &hypothesis.check {
-            Check::TtrEach(threshold) => vec![upper(threshold)],
-            Check::TtrPercentiles { p50, p95, max } => [p50, p95, max]
-                .into_iter()
-                .map(|threshold| threshold.as_ref().and_then(upper))
-                .collect(),
-            _ => Vec::new(),
+    let upper = |threshold: &Option<Threshold<Dur>>| {
+        threshold.as_ref().and_then(|threshold| {
+            matches!(threshold.op, Comparison::Less | Comparison::LessOrEqual)
+                .then_some(threshold.value.0)
         })
-        .flatten()
-        .min()
+    };
+    let mut every_recovery = Vec::new();
+    let mut distribution = Vec::new();
+    for hypothesis in &experiment.hypotheses {
+        match &hypothesis.check {
+            Check::TtrEach(threshold) => every_recovery.push(upper(&Some(threshold.clone()))),
+            Check::TtrPercentiles { p50, p95, max } => {
+                every_recovery.push(upper(max));
+                distribution.extend([upper(p50), upper(p95)]);
+            }
+            _ => {}
+        }
+    }
+    let smallest = |bounds: Vec<Option<Duration>>| bounds.into_iter().flatten().min();
+    smallest(every_recovery).or_else(|| smallest(distribution))
 }
 
 /// Returns the bucket of `ttr` relative to `budget`. A TTR equal to the
@@ -316,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn budget_is_smallest_upper_ttr() {
+    fn budget_is_smallest_per_recovery_bound() {
         let experiment = load(&spec_with_hypotheses(
             r#"
     - name: each
@@ -327,6 +332,17 @@ mod tests {
       ttr: "> 10ms"
     - name: restarts
       restarts: "== 1""#,
+        ))
+        .unwrap();
+        assert_eq!(ttr_budget(&experiment), Some(2 * SECOND));
+    }
+
+    #[test]
+    fn budget_falls_back_to_percentiles() {
+        let experiment = load(&spec_with_hypotheses(
+            r#"
+    - name: distribution
+      ttr: {p50: "< 800ms", p95: "<= 1500ms"}"#,
         ))
         .unwrap();
         assert_eq!(ttr_budget(&experiment), Some(Duration::from_millis(800)));

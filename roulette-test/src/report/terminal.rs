@@ -81,6 +81,11 @@ pub fn render_text(report: &Report, color: bool) -> String {
         report.restarts,
         d(report.duration)
     );
+    if report.outcome != Outcome::Passed
+        && let Some(command) = &report.replay
+    {
+        let _ = writeln!(out, "replay with the same seed: {command}");
+    }
     out
 }
 

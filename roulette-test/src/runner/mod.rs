@@ -504,6 +504,7 @@ impl Run {
                 .as_ref()
                 .map(|path| path.display().to_string()),
             seed: Some(self.seed),
+            replay: None,
             aborted: self.aborted,
             scrape_problems: self.scrape_problems,
             outcome,
