@@ -520,3 +520,107 @@ spec:
     assert!(run.stdout.contains("seed: 11"), "{}", run.output());
     assert!(!marker.exists(), "--dry-run started the target");
 }
+
+/// Returns the JUnit XML schema that `.ci/junit-xsd` downloads: the one of
+/// Jenkins's xUnit plugin, which GitLab, GitHub test reporters and pytest
+/// also accept.
+fn junit_schema() -> PathBuf {
+    let path = std::env::var_os("JUNIT_XSD").unwrap_or_else(|| {
+        panic!("JUNIT_XSD is not set; run `export JUNIT_XSD=$(.ci/junit-xsd)`, which downloads the JUnit schema, and install xmllint (`apt-get install libxml2-utils`)")
+    });
+    PathBuf::from(path)
+}
+
+#[test]
+fn run_writes_reports_for_review() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = |name: &str| dir.path().join(name);
+    let run = roulette_run(
+        &[
+            "run",
+            "examples/quickstart.yaml",
+            "examples/stale-lock.yaml",
+            "--no-audit",
+            "--junit",
+            path("junit.xml").to_str().unwrap(),
+            "--markdown",
+            path("summary.md").to_str().unwrap(),
+            "--html",
+            path("report.html").to_str().unwrap(),
+        ],
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code(), Some(1), "{}", run.output());
+
+    let schema = junit_schema();
+    let xmllint = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(path("junit.xml"))
+        .output()
+        .expect("xmllint runs; install it with `apt-get install libxml2-utils`");
+    assert!(
+        xmllint.status.success(),
+        "the JUnit file does not validate against {}:\n{}",
+        schema.display(),
+        String::from_utf8_lossy(&xmllint.stderr)
+    );
+
+    let markdown = std::fs::read_to_string(path("summary.md")).expect("the Markdown is written");
+    for (index, experiment) in [(1, "quickstart"), (2, "stale-lock")] {
+        let picture = format!("summary.timeline-{index}.svg");
+        assert!(
+            markdown.contains(&format!(
+                "![Timeline of experiment {experiment}]({picture})"
+            )),
+            "no link to {picture} in\n{markdown}"
+        );
+        let svg = std::fs::read_to_string(path(&picture)).expect("the picture is written");
+        assert!(svg.starts_with("<svg "), "{picture}: {svg}");
+        assert!(
+            svg.contains("incarnation #2"),
+            "{picture} has no second incarnation"
+        );
+    }
+
+    let html = std::fs::read_to_string(path("report.html")).expect("the HTML is written");
+    assert_eq!(html.matches("<svg ").count(), 2);
+    assert!(html.contains("1 of 2 experiment(s) passed"));
+    assert!(html.contains("roulette run --seed "));
+}
+
+#[test]
+fn replay_command_repeats_seed() {
+    let run = roulette_run(
+        &["run", "examples/stale-lock.yaml", "--no-audit"],
+        RUN_LIMIT,
+    );
+    assert_eq!(run.code(), Some(1), "{}", run.output());
+
+    let replay = run
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("replay with the same seed: "))
+        .unwrap_or_else(|| panic!("no replay command in\n{}", run.output()));
+    let seed = replay
+        .strip_prefix("roulette run --seed ")
+        .and_then(|rest| rest.strip_suffix(" examples/stale-lock.yaml"))
+        .unwrap_or_else(|| panic!("unexpected replay command `{replay}`"));
+    assert!(
+        run.stdout.contains(&format!("seed: {seed}\n")),
+        "the report's seed differs from the replay's {seed}:\n{}",
+        run.output()
+    );
+
+    // The printed command, as a dry run, plans with that seed.
+    let mut words: Vec<&str> = replay.split(' ').skip(1).collect();
+    words.insert(1, "--dry-run");
+    let dry = roulette_run(&words, SHORT_LIMIT);
+    assert_eq!(dry.code(), Some(0), "{}", dry.output());
+    assert!(
+        dry.stdout.contains(&format!("seed: {seed}")),
+        "{}",
+        dry.output()
+    );
+}

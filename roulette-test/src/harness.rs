@@ -19,7 +19,12 @@
 //! ```
 //!
 //! Each trial is named by the file's path relative to the folder, such as
-//! `workers/sigkill.yaml`. The usual libtest flags work: name filters,
+//! `workers/sigkill.yaml`. Each trial writes its report as JSON, Markdown
+//! with an SVG timeline, and HTML, and appends an audit log entry; see
+//! [`report::files`](crate::report::files) for where they go. A report
+//! that does not pass ends with the command that replays the case with
+//! the same seed: `ROULETTE_SEED=N cargo test --test chaos -- --exact
+//! NAME`. The usual libtest flags work: name filters,
 //! `--exact`, `--list --format terse`, `--ignored`, `--test-threads`. An
 //! `--exact` filter that names a YAML case (ends in `.yaml` or `.yml`) but
 //! matches none is an error, so a renamed case cannot turn into a silent
@@ -29,8 +34,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::time::SystemTime;
+
 use libtest_mimic::{Arguments, Failed, Trial};
 
+use crate::report::audit::SpecFile;
+use crate::report::files::ReportFiles;
+use crate::report::replay::{self, SEED_VARIABLE};
 use crate::report::{Outcome, render_text};
 use crate::{runner, spec};
 
@@ -88,6 +99,18 @@ impl Harness {
 
     /// The trials, one per YAML file, sorted by name.
     pub fn trials(&self) -> Result<Vec<Trial>, String> {
+        let seed = match std::env::var(SEED_VARIABLE) {
+            Ok(value) if !value.trim().is_empty() => Some(replay::parse_seed(&value)?),
+            _ => None,
+        };
+        let test_target = test_target_name();
+        let context = Arc::new(CaseContext {
+            seed,
+            files: ReportFiles::from_env(&test_target),
+            package: std::env::var("CARGO_PKG_NAME").ok(),
+            test_target,
+        });
+
         let mut files = Vec::new();
         collect_yaml(&self.root, &mut files).map_err(|err| {
             format!(
@@ -108,8 +131,16 @@ impl Harness {
             let snapshot = self
                 .snapshots
                 .then(|| (self.root.join("snapshots"), snapshot_name(&name)));
+            let context = Arc::clone(&context);
+            let case = name.clone();
             let trial = Trial::test(name.clone(), move || {
-                run_case(&file, expected.as_deref(), snapshot.as_ref())
+                run_case(
+                    &context,
+                    &case,
+                    &file,
+                    expected.as_deref(),
+                    snapshot.as_ref(),
+                )
             });
             trials.push(match self.ignored.get(&name) {
                 Some(_) => trial.with_ignored_flag(true),
@@ -184,20 +215,68 @@ fn snapshot_name(path: &str) -> String {
     path.replace('/', "__").replace('.', "_")
 }
 
-/// Runs one case and turns its report into a trial result. With
-/// `snapshot`, a folder and a name, the report must also match its
-/// accepted snapshot.
+/// What every trial of one harness shares.
+#[derive(Debug)]
+struct CaseContext {
+    /// `ROULETTE_SEED`, which overrides each spec's seed.
+    seed: Option<u64>,
+    files: ReportFiles,
+    /// The package and test target, for the replay command.
+    package: Option<String>,
+    test_target: String,
+}
+
+/// Returns the name of the running test target: the executable's name
+/// without the `-<16 hex digits>` suffix that cargo adds.
+fn test_target_name() -> String {
+    let stem = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| String::from("chaos"));
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_owned()
+        }
+        _ => stem,
+    }
+}
+
+/// Runs one case, writes its report files and turns its report into a
+/// trial result. With `snapshot`, a folder and a name, the report must
+/// also match its accepted snapshot.
 fn run_case(
+    context: &CaseContext,
+    case: &str,
     file: &Path,
     expected_failure: Option<&str>,
     snapshot: Option<&(PathBuf, String)>,
 ) -> Result<(), Failed> {
-    let experiment = spec::load_file(file).map_err(|err| Failed::from(err.to_string()))?;
-    let report = runner::run_blocking(&experiment);
+    let mut experiment = spec::load_file(file).map_err(|err| Failed::from(err.to_string()))?;
+    experiment.seed = context.seed.or(experiment.seed);
+    let spec_file = SpecFile::read(file).ok();
+    let started = SystemTime::now();
+    let mut report = runner::run_blocking(&experiment);
+    let ended = SystemTime::now();
+    if let Some(seed) = report.seed {
+        report.replay = Some(replay::harness_replay(
+            seed,
+            context.package.as_deref(),
+            &context.test_target,
+            case,
+        ));
+    }
+    let written = context
+        .files
+        .write(case, &report, spec_file.as_ref(), started, ended)
+        .map_err(|err| Failed::from(format!("error: {err}")))?;
     if let Some((folder, name)) = snapshot {
         check_snapshot(folder, name, &report, &experiment)?;
     }
-    let text = render_text(&report, false);
+    let text = format!(
+        "{}report: {}\n",
+        render_text(&report, false),
+        written.html.display()
+    );
     match (report.outcome, expected_failure) {
         (Outcome::Passed, None) => Ok(()),
         (Outcome::Failed, Some(message)) if text.contains(message) => Ok(()),

@@ -2,6 +2,7 @@
 //! JSON, JUnit XML and Markdown, and the audit log of runs.
 
 pub mod audit;
+pub mod files;
 mod html;
 mod junit;
 mod markdown;

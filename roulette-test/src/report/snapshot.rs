@@ -149,7 +149,7 @@ pub fn ttr_budget(experiment: &Experiment) -> Option<Duration> {
     let mut distribution = Vec::new();
     for hypothesis in &experiment.hypotheses {
         match &hypothesis.check {
-            Check::TtrEach(threshold) => every_recovery.push(upper(&Some(threshold.clone()))),
+            Check::TtrEach(threshold) => every_recovery.push(upper(&Some(*threshold))),
             Check::TtrPercentiles { p50, p95, max } => {
                 every_recovery.push(upper(max));
                 distribution.extend([upper(p50), upper(p95)]);
