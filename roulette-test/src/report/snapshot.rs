@@ -24,8 +24,8 @@ pub struct SnapshotReport {
     /// The circuit breaker's reason for stopping the faults, redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
-    /// The smallest upper `ttr` threshold of the hypotheses, which the TTR
-    /// buckets are relative to.
+    /// The TTR budget that the buckets are relative to, from
+    /// [`ttr_budget`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttr_budget: Option<String>,
     pub faults: Vec<SnapshotFault>,
