@@ -35,7 +35,10 @@ fn view_changes_with_fault_count() {
     let experiment = spec::load_file(&file).expect("examples/quickstart.yaml loads");
     let mut fewer = experiment.clone();
     let dropped = fewer.faults[0].offsets.pop();
-    assert!(dropped.is_some(), "the quickstart fires its fault at least once");
+    assert!(
+        dropped.is_some(),
+        "the quickstart fires its fault at least once"
+    );
 
     let view_of = |experiment: &spec::Experiment| {
         let report = runner::run_blocking(experiment);

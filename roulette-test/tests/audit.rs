@@ -24,6 +24,7 @@ fn empty_report(name: &str) -> Report {
         source: None,
         seed: Some(1),
         replay: None,
+        provenance: Default::default(),
         outcome: Outcome::Passed,
         aborted: None,
         scrape_problems: Vec::new(),

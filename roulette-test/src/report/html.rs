@@ -27,7 +27,8 @@ code { background: #f1f3f5; padding: .1rem .3rem; }
 
 /// Renders `reports` as one HTML page, a section per experiment, each with
 /// its timeline picture, its faults and verdicts, the replay command when
-/// it did not pass, and the timeline and last output lines as text.
+/// it did not pass, and the timeline, provenance and last output lines as
+/// text.
 pub fn render_html(reports: &[Report]) -> String {
     let mut out = String::new();
     let passed = reports
@@ -151,6 +152,13 @@ fn write_section(out: &mut String, report: &Report) {
         .map(|event| format!("+{:>9}  {}", d(event.at), event.kind))
         .collect();
     write_details(out, "Timeline", &timeline);
+    let provenance: Vec<String> = report
+        .provenance
+        .facts()
+        .into_iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect();
+    write_details(out, "Provenance", &provenance);
     let logs: Vec<String> = report
         .log_tail
         .iter()

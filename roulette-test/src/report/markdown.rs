@@ -97,6 +97,15 @@ pub fn render_markdown(report: &Report, timeline_image: Option<&str>) -> String 
     );
     write_details(
         &mut out,
+        "Provenance",
+        report
+            .provenance
+            .facts()
+            .into_iter()
+            .map(|(name, value)| format!("{name}: {value}")),
+    );
+    write_details(
+        &mut out,
         &format!(
             "Last {} line(s) of the target's output",
             report.log_tail.len()

@@ -6,6 +6,7 @@ pub mod files;
 mod html;
 mod junit;
 mod markdown;
+pub mod provenance;
 pub mod replay;
 #[cfg(test)]
 mod sample;
@@ -47,6 +48,9 @@ pub struct Report {
     /// know how it was invoked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// Labels, hashes of the spec and the target binary, the git commit
+    /// and versions.
+    pub provenance: provenance::Provenance,
     pub outcome: Outcome,
     /// Why the circuit breaker (`policy.abort`) stopped the faults early;
     /// an aborted run fails.

@@ -22,6 +22,7 @@ pub(crate) fn failed_report() -> Report {
         replay: Some(String::from(
             "ROULETTE_SEED=42 cargo test --test chaos -- --exact kill.yaml",
         )),
+        provenance: Default::default(),
         outcome: Outcome::Failed,
         aborted: None,
         scrape_problems: Vec::new(),

@@ -11,6 +11,7 @@ mod collect;
 mod prepare;
 mod recovery;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +21,7 @@ use crate::command;
 use crate::fault;
 use crate::hypothesis::{self, Evidence, MetricSamples};
 use crate::probe::{Probe, ReadyOutcome};
+use crate::report::provenance::Provenance;
 use crate::report::{
     ErrorKind, ExperimentError, FaultReport, Outcome, ProbeInfo, REPORT_VERSION, Recovery, Report,
     StopPath, TeardownReport, Verdict,
@@ -69,11 +71,17 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
 
+    let gather_provenance = |program: Option<PathBuf>| {
+        let labels = experiment.labels.clone();
+        let source = experiment.source.clone();
+        let base_dir = experiment.base_dir.clone();
+        move || Provenance::gather(labels, source.as_deref(), &base_dir, program.as_deref())
+    };
     let prepared = match prepare::prepare(experiment, &experiment_id(&experiment.name)) {
         Ok(prepared) => prepared,
         Err(error) => {
             run.error = Some(error);
-            return run.into_report(
+            let mut report = run.into_report(
                 experiment,
                 &Timeline::new(),
                 &logs,
@@ -82,8 +90,14 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
                 None,
                 TeardownReport::default(),
             );
+            report.provenance = gather_provenance(None)();
+            return report;
         }
     };
+    // Hashing a large target binary takes a while in a debug build, so it
+    // runs beside the experiment.
+    let provenance =
+        tokio::task::spawn_blocking(gather_provenance(Some(prepared.supervisor.program.clone())));
 
     // The timeline and the timeout count from the spawn: preparing (which
     // may build a cargo binary) is not part of the experiment.
@@ -186,7 +200,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
     let halted = state_before_stop.halted.as_ref().map(Halt::to_string);
     tracing::debug!(tmp = %prepared.tmp_dir.path().display(), "removing the experiment's temp dir");
     drop(prepared);
-    run.into_report(
+    let mut report = run.into_report(
         experiment,
         &timeline,
         &logs,
@@ -194,7 +208,9 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         state_before_stop.restarts(),
         halted,
         teardown,
-    )
+    );
+    report.provenance = provenance.await.unwrap_or_default();
+    report
 }
 
 /// The data a run collected so far.
@@ -505,6 +521,7 @@ impl Run {
                 .map(|path| path.display().to_string()),
             seed: Some(self.seed),
             replay: None,
+            provenance: Default::default(),
             aborted: self.aborted,
             scrape_problems: self.scrape_problems,
             outcome,
