@@ -624,3 +624,29 @@ fn replay_command_repeats_seed() {
         dry.output()
     );
 }
+
+#[test]
+fn dry_run_describes_hypotheses() {
+    let run = roulette_run(
+        &["run", "--dry-run", "examples/quickstart.yaml"],
+        SHORT_LIMIT,
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.output());
+    for line in [
+        "  hypothesis recovers-fast: ttr < 2s on every recovery\n",
+        "  hypothesis recovery-distribution: ttr p50 < 1s, max < 2s\n",
+        "  hypothesis restarted-once-per-kill: restarts == 5\n",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "no {line:?} in\n{}",
+            run.output()
+        );
+    }
+    assert!(
+        run.stdout
+            .contains("  hypothesis acknowledged-jobs-kept: exec "),
+        "{}",
+        run.output()
+    );
+}

@@ -93,7 +93,12 @@ pub fn render(experiment: &Experiment) -> String {
     let rules: Vec<&str> = experiment.deny.iter().map(|rule| rule.as_str()).collect();
     let _ = writeln!(out, "  deny: {}", rules.join(", "));
     for hypothesis in &experiment.hypotheses {
-        let _ = writeln!(out, "  hypothesis: {}", hypothesis.name);
+        let _ = writeln!(
+            out,
+            "  hypothesis {}: {}",
+            hypothesis.name,
+            hypothesis.check.describe()
+        );
     }
     out
 }

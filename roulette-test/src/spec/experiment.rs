@@ -203,6 +203,52 @@ pub enum Check {
     },
 }
 
+impl Check {
+    /// Describes the check as one line, such as `ttr < 2s on every
+    /// recovery`, for plans and listings.
+    pub fn describe(&self) -> String {
+        match self {
+            Check::TtrEach(threshold) => format!("ttr {threshold} on every recovery"),
+            Check::TtrPercentiles { p50, p95, max } => {
+                let parts: Vec<String> = [("p50", p50), ("p95", p95), ("max", max)]
+                    .into_iter()
+                    .filter_map(|(name, threshold)| {
+                        threshold
+                            .as_ref()
+                            .map(|threshold| format!("{name} {threshold}"))
+                    })
+                    .collect();
+                format!("ttr {}", parts.join(", "))
+            }
+            Check::Restarts(threshold) => format!("restarts {threshold}"),
+            Check::Exit(spec) => {
+                let manner = if spec.graceful {
+                    "exits by itself within grace"
+                } else {
+                    "exits"
+                };
+                match spec.code {
+                    Some(code) => format!("target {manner} with code {code}"),
+                    None => format!("target {manner}"),
+                }
+            }
+            Check::Exec(command) => format!("exec {} exits 0", command.argv.join(" ")),
+            Check::Metric {
+                expr,
+                threshold,
+                continuous,
+            } => {
+                let when = if *continuous {
+                    "at every scrape from the first fault"
+                } else {
+                    "at the end"
+                };
+                format!("metric {expr} {threshold} {when}")
+            }
+        }
+    }
+}
+
 /// Scraping during the experiment.
 #[derive(Clone, Debug)]
 pub struct MetricsConfig {
