@@ -212,8 +212,17 @@ fn run_writes_report_files_and_audit() {
         markdown.starts_with("### ❌ FAILED: experiment sh-sleep\n"),
         "{markdown}"
     );
+    let picture_link = "![Timeline of experiment sh-sleep](m.timeline.svg)\n\n";
+    assert!(markdown.contains(picture_link), "{markdown}");
+    let svg = std::fs::read_to_string(dir.path().join("m.timeline.svg")).expect("SVG file");
+    assert!(svg.starts_with("<svg "), "{svg}");
+    // The step summary is the same Markdown without the picture, which it
+    // cannot reach.
     let summary = std::fs::read_to_string(&summary).unwrap();
-    assert_eq!(summary, format!("earlier step\n{markdown}\n"));
+    assert_eq!(
+        summary,
+        format!("earlier step\n{}\n", markdown.replace(picture_link, ""))
+    );
 
     let log = dir.path().join("target").join(audit::DEFAULT_FILE_NAME);
     let verified = audit::verify(&log).unwrap_or_else(|err| panic!("{err}"));
