@@ -20,8 +20,8 @@
 //!
 //! Each trial is named by the file's path relative to the folder, such as
 //! `workers/sigkill.yaml`. Each trial writes its report as JSON, Markdown
-//! with an SVG timeline, and HTML, and appends an audit log entry; see
-//! [`report::files`](crate::report::files) for where they go. A report
+//! with an SVG timeline, and HTML, and appends an audit log entry.
+//! [`report::files`](crate::report::files) says where they go. A report
 //! that does not pass ends with the command that replays the case with
 //! the same seed: `ROULETTE_SEED=N cargo test --test chaos -- --exact
 //! NAME`. The usual libtest flags work: name filters,
@@ -215,7 +215,7 @@ fn snapshot_name(path: &str) -> String {
     path.replace('/', "__").replace('.', "_")
 }
 
-/// What every trial of one harness shares.
+/// The settings that every trial of one harness shares.
 #[derive(Debug)]
 struct CaseContext {
     /// `ROULETTE_SEED`, which overrides each spec's seed.

@@ -1,7 +1,7 @@
-//! Where a report came from: the spec file's and the target binary's
+//! The provenance of a report: the spec file's and the target binary's
 //! SHA-256, the git commit of the spec's repository, and the versions of
-//! the harness and the kernel, so a reviewer can tell which code and which
-//! build a verdict is about.
+//! the harness and the kernel. With them a reviewer can tell which code
+//! and which build a verdict is about.
 
 use std::collections::BTreeMap;
 use std::io::Read;
