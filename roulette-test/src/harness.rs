@@ -18,6 +18,7 @@
 //! }
 //! ```
 //!
+//! Subfolders that hold a `Cargo.toml` are other projects and are skipped.
 //! Each trial is named by the file's path relative to the folder, such as
 //! `workers/sigkill.yaml`. The usual libtest flags work: name filters,
 //! `--exact`, `--list --format terse`, `--ignored`, `--test-threads`. An
@@ -168,7 +169,11 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            collect_yaml(&path, files)?;
+            // A folder with its own Cargo.toml is another project, with
+            // chaos cases of its own.
+            if !path.join("Cargo.toml").exists() {
+                collect_yaml(&path, files)?;
+            }
         } else if path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")

@@ -1,6 +1,7 @@
 //! roulette-test turns "kill the service and see what happens" into
 //! ordinary `cargo test` results.
 
+pub mod builder;
 pub mod command;
 pub mod fault;
 pub mod harness;

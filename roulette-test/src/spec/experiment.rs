@@ -40,7 +40,7 @@ pub struct Experiment {
 }
 
 /// What to run, with placeholders not yet expanded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TargetConfig {
     pub program: Program,
     pub args: Vec<String>,
@@ -63,7 +63,7 @@ pub enum Program {
 }
 
 /// The readiness probe with its timing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Readiness {
     pub probe: ProbeKind,
     pub interval: Dur,
@@ -97,14 +97,14 @@ impl ProbeKind {
 }
 
 /// A command with a time limit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Command {
     pub argv: Vec<String>,
     pub timeout: Dur,
 }
 
 /// One fault: what it does, to whom, and when.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     pub name: String,
     pub action: FaultAction,
@@ -140,7 +140,7 @@ impl FaultAction {
 }
 
 /// Which processes a fault reaches.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum FaultTarget {
     /// The main process of the running incarnation.
     Main,
@@ -170,7 +170,7 @@ pub const BUILTIN_DENY: &[&str] = &[
 ];
 
 /// One named hypothesis.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Hypothesis {
     pub name: String,
     pub check: Check,
@@ -204,7 +204,7 @@ pub enum Check {
 }
 
 /// Scraping during the experiment.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MetricsConfig {
     /// Endpoint URLs, placeholders not yet expanded; may be empty, since
     /// the supervisor-made series need no endpoint.

@@ -6,6 +6,7 @@
 //! one; [`Experiment`] is the checked value that the runner executes.
 
 mod check;
+mod equality;
 mod experiment;
 mod load;
 mod location;
@@ -421,7 +422,7 @@ pub struct Policy {
 
 /// The circuit breaker: conditions that stop injecting faults, tear down
 /// and mark the run aborted.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbortSpec {
     /// Abort when the target is not ready this long after a fault.
@@ -528,7 +529,7 @@ pub struct TtrPercentiles {
 }
 
 /// Expectations on how the target stops after a graceful signal.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExitSpec {
     /// The target exited by itself within the grace period.
