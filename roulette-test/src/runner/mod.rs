@@ -10,11 +10,13 @@
 mod collect;
 mod prepare;
 mod recovery;
+mod session;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use prepare::{TEARDOWN_GRACE, resolve_cargo_bin};
+pub use session::Session;
 
 use crate::command;
 use crate::fault;
