@@ -7,6 +7,7 @@ pub mod command;
 pub mod fault;
 pub mod harness;
 pub mod hypothesis;
+pub mod kill_schedule;
 pub mod metrics;
 pub mod probe;
 pub mod report;
