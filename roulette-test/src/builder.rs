@@ -502,6 +502,16 @@ impl FaultBuilder {
         self
     }
 
+    /// `schedule: {random: {count, within}}`: `count` offsets drawn within
+    /// the window from the experiment's seed.
+    pub fn random(mut self, count: u32, within: impl IntoDuration) -> Self {
+        self.0.insert(
+            "schedule".into(),
+            json!({"random": {"count": count, "within": within.into_duration_text()}}),
+        );
+        self
+    }
+
     /// `schedule: {every, count}`.
     pub fn every(mut self, period: impl IntoDuration, count: u32) -> Self {
         self.0.insert(

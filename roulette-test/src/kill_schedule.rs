@@ -200,6 +200,7 @@ impl KillSchedule {
                     _ => FaultTarget::Main,
                 },
                 offsets: vec![Dur(fault.at)],
+                random: None,
             })
             .collect()
     }

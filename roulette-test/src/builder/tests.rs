@@ -126,6 +126,9 @@ spec:
       grace: 2s
       target: {process: "^worker", pick: oldest}
       schedule: {at: [4s]}
+    - name: random-kills
+      signal: SIGKILL
+      schedule: {random: {count: 3, within: 10s}}
   seed: 42
   policy:
     timeout: 1m
@@ -163,6 +166,7 @@ fn every_field_kind_equals_its_builder() {
                 .process("^worker", Pick::Oldest)
                 .at(["4s"]),
         )
+        .fault(FaultBuilder::signal("random-kills", "SIGKILL").random(3, "10s"))
         .seed(42)
         .timeout("1m")
         .deny("^postgres$")

@@ -70,6 +70,10 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         scrape_problems: Vec::new(),
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
+    // Random schedules are drawn from the run's seed, so the seed in the
+    // report replays them.
+    let resolved = schedule::resolve_random(experiment, run.seed);
+    let experiment = resolved.as_ref().unwrap_or(experiment);
 
     let prepared = match prepare::prepare(experiment, &experiment_id(&experiment.name)) {
         Ok(prepared) => prepared,

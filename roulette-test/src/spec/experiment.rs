@@ -110,7 +110,18 @@ pub struct Fault {
     pub action: FaultAction,
     pub target: FaultTarget,
     /// Offsets from the end of `setup` at which the fault fires, sorted.
+    /// Empty for a random schedule until the run chooses its seed.
     pub offsets: Vec<Dur>,
+    /// A random schedule, drawn when the run's seed is known.
+    pub random: Option<super::RandomSpec>,
+}
+
+impl Fault {
+    /// How many times the fault fires.
+    pub fn firings(&self) -> usize {
+        self.random
+            .map_or(self.offsets.len(), |random| random.count as usize)
+    }
 }
 
 /// What a fault does.

@@ -397,8 +397,18 @@ pub struct ScheduleSpec {
     pub every: Option<Dur>,
     #[serde(default)]
     pub count: Option<u32>,
+    /// `count` offsets drawn from `[0, within)` with the experiment's seed.
     #[serde(default)]
-    pub random: Option<NotYetSupported>,
+    pub random: Option<RandomSpec>,
+}
+
+/// A random schedule: `count` firings at offsets drawn within a window
+/// from the experiment's seed, so the report's seed replays them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomSpec {
+    pub count: u32,
+    pub within: Dur,
 }
 
 /// Guardrails of an experiment.
