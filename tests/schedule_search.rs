@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use roulette_test::builder::{ExperimentBuilder, Ready, Verify};
 use roulette_test::kill_schedule::{KillSchedule, ScheduleConfig, schedules};
@@ -110,7 +111,12 @@ fn search_finds_the_replay_bug_and_shrinks_it_to_two_kills() {
 
     // The printed seed replays the schedule the search found, and it
     // fails the same way.
-    let replayed = KillSchedule::generate(&config, seed);
+    let replayed = schedules(config.clone())
+        .replay(seed)
+        .new_tree(&mut runner)
+        .expect("a schedule")
+        .current();
+    assert_eq!(replayed, KillSchedule::generate(&config, seed));
     assert!(replayed.faults.len() >= 2);
     let report = replayed.run(&experiment);
     assert_eq!(report.seed, Some(seed));
