@@ -55,7 +55,7 @@ fn journal_lost(report: &Report) -> Result<bool, String> {
 }
 
 #[test]
-fn search_finds_the_replay_bug_and_shrinks_it_to_two_kills() {
+fn search_shrinks_replay_bug_to_two_kills() {
     let experiment = ledger();
     let config = config();
     let cases = Cell::new(0u32);

@@ -67,9 +67,12 @@ impl IntoDuration for String {
     }
 }
 
+/// The format counts in whole milliseconds, so a finer duration is
+/// written in microseconds, which [`ExperimentBuilder::build`] rejects as
+/// an invalid duration.
 impl IntoDuration for Duration {
     fn into_duration_text(self) -> String {
-        if self.subsec_nanos() % 1_000_000 == 0 {
+        if self.subsec_nanos().is_multiple_of(1_000_000) {
             format_duration(self)
         } else {
             format!("{}us", self.as_micros())
@@ -93,7 +96,7 @@ pub struct ExperimentBuilder {
 }
 
 impl ExperimentBuilder {
-    /// An experiment named `name` (`metadata.name`).
+    /// Starts an experiment named `name` (`metadata.name`).
     pub fn new(name: impl Into<String>) -> Self {
         let mut metadata = Map::new();
         metadata.insert("name".into(), Value::String(name.into()));
@@ -370,12 +373,12 @@ impl ExperimentBuilder {
 pub struct Ready(Map<String, Value>);
 
 impl Ready {
-    /// A GET of `url` that must answer 200.
+    /// A GET of `url` that must return status 200.
     pub fn http(url: impl Into<String>) -> Self {
         Ready::with("http", json!({"url": url.into()}))
     }
 
-    /// A GET of `url` that must answer `status`.
+    /// A GET of `url` that must return `status`.
     pub fn http_status(url: impl Into<String>, status: u16) -> Self {
         Ready::with("http", json!({"url": url.into(), "status": status}))
     }

@@ -75,7 +75,7 @@ pub struct ScheduleConfig {
     pub actions: Vec<ActionChoice>,
     /// The choices of target, mildest first.
     pub targets: Vec<TargetChoice>,
-    /// The longest freeze.
+    /// The maximum freeze duration.
     pub max_freeze: Duration,
 }
 
@@ -107,7 +107,7 @@ impl ScheduleConfig {
         self
     }
 
-    /// Sets the longest freeze.
+    /// Sets the maximum freeze duration.
     pub fn max_freeze(mut self, max: Duration) -> Self {
         self.max_freeze = max;
         self

@@ -4,7 +4,7 @@
 //!
 //! - `GET /healthz`: 200 once the count is loaded.
 //! - `POST /add`: adds one to the count, writes it to PATH (a new file
-//!   renamed over the old one, synced first) and answers the new count.
+//!   renamed over the old one, synced first) and returns the new count.
 //! - `GET /count`: the count.
 //!
 //! `tally add PORT N` sends N additions to the tally on 127.0.0.1:PORT
@@ -62,7 +62,7 @@ fn handle(mut stream: TcpStream, state: &Path, count: &mut u64) -> std::io::Resu
     }
 }
 
-/// One `POST /add` to the tally on 127.0.0.1:`port`.
+/// Sends one `POST /add` to the tally on 127.0.0.1:`port`.
 fn add(port: u16) -> std::io::Result<()> {
     use std::io::Read;
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
@@ -74,7 +74,7 @@ fn add(port: u16) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::other(format!(
-            "answer: {}",
+            "unexpected response: {}",
             answer.lines().next().unwrap_or("none")
         )))
     }

@@ -43,7 +43,7 @@ async fn count_survives_a_kill_between_additions(ctx: ChaosContext) {
     session.stop().await;
 }
 
-/// Sends one request to tally and returns the body of the answer.
+/// Sends one request to tally and returns the body of the response.
 fn request(port: u16, line: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("tally accepts");

@@ -30,7 +30,8 @@ fn tally() -> Experiment {
 }
 
 fn cases() -> u32 {
-    // Each case is a whole experiment; `PROPTEST_CASES` asks for more.
+    // Each case is a whole experiment, so the default is small. Set
+    // `PROPTEST_CASES` to run more.
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())

@@ -11,7 +11,7 @@ fn config() -> ScheduleConfig {
 }
 
 #[test]
-fn the_same_seed_gives_the_same_schedule() {
+fn generate_replays_from_seed() {
     let config = config();
     for seed in 0..50 {
         let schedule = KillSchedule::generate(&config, seed);
@@ -21,8 +21,10 @@ fn the_same_seed_gives_the_same_schedule() {
         for fault in &schedule.faults {
             assert!(fault.at < Duration::from_secs(3));
             assert_eq!(fault.at.as_millis() % 10, 0);
-            assert!(fault.action < 3 && fault.target < 2);
-            assert!(!fault.freeze.is_zero() && fault.freeze <= Duration::from_secs(1));
+            assert!(fault.action < 3);
+            assert!(fault.target < 2);
+            assert!(!fault.freeze.is_zero());
+            assert!(fault.freeze <= Duration::from_secs(1));
         }
     }
     let distinct: std::collections::BTreeSet<String> = (0..50)
@@ -46,7 +48,8 @@ fn yaml_block_reads_back_as_the_same_faults() {
         .unwrap_or_else(|err| panic!("{err}\n{yaml}"));
     assert_eq!(experiment.faults, schedule.to_faults());
     let debug = format!("{schedule:?}");
-    assert!(debug.contains("seed 7") && debug.contains("ROULETTE_SCHEDULE_SEED=7"));
+    assert!(debug.contains("seed 7"), "{debug}");
+    assert!(debug.contains("ROULETTE_SCHEDULE_SEED=7"), "{debug}");
     assert!(debug.contains("faults:\n  - name: fault-1"));
 }
 
