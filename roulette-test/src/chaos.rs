@@ -6,11 +6,12 @@
 //! use roulette_test::ChaosContext;
 //! use roulette_test::builder::{ExperimentBuilder, FaultBuilder, Ready, Verify};
 //!
-//! // Runs chaos/kill.yaml as this test; the body then checks more.
-//! #[roulette_test::chaos_test(spec = "chaos/kill.yaml", timeout = "60s", seed = 42)]
+//! // Runs an experiment file as this test; the body then checks more.
+//! // The path is relative to the package's Cargo.toml.
+//! #[roulette_test::chaos_test(spec = "../examples/quickstart.yaml", timeout = "60s", seed = 42)]
 //! async fn worker_survives_sigkill(ctx: ChaosContext) {
 //!     let report = ctx.report().expect("the spec ran");
-//!     assert_eq!(report.restarts, 3);
+//!     assert_eq!(report.restarts, 5);
 //! }
 //!
 //! // An experiment written in Rust, run with the test's seed.
