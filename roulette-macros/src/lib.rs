@@ -275,3 +275,53 @@ fn generate(function: ItemFn, options: &Options) -> TokenStream2 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_to_milliseconds() {
+        assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("30s"), Some(30_000));
+        assert_eq!(parse_duration_ms("2m"), Some(120_000));
+        assert_eq!(parse_duration_ms("1m30s"), Some(90_000));
+        assert_eq!(parse_duration_ms("1h"), Some(3_600_000));
+    }
+
+    #[test]
+    fn invalid_durations_rejected() {
+        for text in [
+            "",
+            "30",
+            "s",
+            "0s",
+            "1.5s",
+            "30sec",
+            "-1s",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(parse_duration_ms(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn expansion_keeps_name_and_attributes() {
+        let item = quote! {
+            #[ignore]
+            async fn kills_twice(ctx: roulette_test::ChaosContext) { let _ = ctx; }
+        };
+        let expanded = expand(quote!(seed = 3, flavor = "multi_thread"), item)
+            .expect("valid arguments")
+            .to_string();
+        assert!(
+            expanded.starts_with("# [test] # [ignore] fn kills_twice ()"),
+            "{expanded}"
+        );
+        assert!(
+            expanded.contains("seed : :: core :: option :: Option :: Some (3u64)"),
+            "{expanded}"
+        );
+        assert!(expanded.contains("multi_thread : true"), "{expanded}");
+    }
+}
