@@ -88,8 +88,13 @@ fn search_shrinks_replay_bug_to_two_kills() {
         }
     });
     let finished = Instant::now();
-    let Err(TestError::Fail(reason, minimal)) = result else {
-        panic!("the search found no failing schedule in 256 cases: {result:?}");
+    let error = result.expect_err("the search found no failing schedule in 256 cases");
+    // What proptest prints for the failure: the YAML block and the seed.
+    let printed = error.to_string();
+    assert!(printed.contains("faults:\n  - name: fault-1\n"), "{printed}");
+    assert!(printed.contains("ROULETTE_SCHEDULE_SEED="), "{printed}");
+    let TestError::Fail(reason, minimal) = error else {
+        panic!("the search was aborted: {printed}");
     };
     assert_eq!(reason.message(), format!("{CHECK} failed"));
     let (found_at, found_when, seed) = first_failure.get().expect("a failure was seen");
