@@ -35,6 +35,12 @@ async fn yaml_spec_runs_as_a_test(ctx: ChaosContext) {
     assert!(ctx.name().ends_with("yaml_spec_runs_as_a_test"));
 }
 
+#[roulette_test::chaos_test(spec = "../examples/metrics-restarts-missed.yaml", timeout = "120s")]
+#[should_panic(expected = "restarted-three-times failed")]
+async fn failing_spec_fails_the_test(_ctx: ChaosContext) {
+    unreachable!("the body runs only after the spec passed");
+}
+
 #[roulette_test::chaos_test(flavor = "multi_thread", timeout = "120s", seed = 11)]
 async fn step_by_step_kill_and_recover(ctx: ChaosContext) {
     let experiment = worker()

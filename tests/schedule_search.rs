@@ -91,7 +91,10 @@ fn search_shrinks_replay_bug_to_two_kills() {
     let error = result.expect_err("the search found no failing schedule in 256 cases");
     // What proptest prints for the failure: the YAML block and the seed.
     let printed = error.to_string();
-    assert!(printed.contains("faults:\n  - name: fault-1\n"), "{printed}");
+    assert!(
+        printed.contains("faults:\n  - name: fault-1\n"),
+        "{printed}"
+    );
     assert!(printed.contains("ROULETTE_SCHEDULE_SEED="), "{printed}");
     let TestError::Fail(reason, minimal) = error else {
         panic!("the search was aborted: {printed}");

@@ -247,3 +247,27 @@ fn check_snapshot(
 ) -> Result<(), Failed> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trials_skip_nested_cargo_projects() {
+        let root = tempfile::tempdir().expect("a temp dir");
+        let write = |path: &str| {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("a folder");
+            std::fs::write(path, "").expect("a file");
+        };
+        write("sigkill.yaml");
+        write("workers/sigterm.yml");
+        write("service/Cargo.toml");
+        write("service/chaos/own-case.yaml");
+        let trials = Harness::new(root.path())
+            .trials()
+            .expect("the cases are listed");
+        let names: Vec<&str> = trials.iter().map(Trial::name).collect();
+        assert_eq!(names, ["sigkill.yaml", "workers/sigterm.yml"]);
+    }
+}
