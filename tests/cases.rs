@@ -1,4 +1,4 @@
-//! Runs every experiment of `tests/cases/` as a test. Two cases show a
+//! Runs every experiment of `tests/cases/` as a test. Some cases show a
 //! failure that the harness must report, so they must fail with their
 //! cause in the report.
 //!
@@ -21,6 +21,10 @@ fn main() {
     roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/cases"))
         .expect_failure("ignored-sigterm.yaml", IGNORED_SIGTERM)
         .expect_failure("on-failure.yaml", ON_FAILURE)
+        .expect_failure(
+            "ledger-double-kill.yaml",
+            "journal lost records: 0 of 100 left",
+        )
         .expect_failure(
             "unmatched-process-target.yaml",
             "the fault reached no process: no descendant of the target matches `^slep`",

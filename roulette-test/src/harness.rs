@@ -18,6 +18,7 @@
 //! }
 //! ```
 //!
+//! Subfolders that hold a `Cargo.toml` are other projects and are skipped.
 //! Each trial is named by the file's path relative to the folder, such as
 //! `workers/sigkill.yaml`. Each trial writes its report as JSON, Markdown
 //! with an SVG timeline, and HTML, and appends an audit log entry.
@@ -199,7 +200,11 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            collect_yaml(&path, files)?;
+            // A folder with its own Cargo.toml is another project, with
+            // chaos cases of its own.
+            if !path.join("Cargo.toml").exists() {
+                collect_yaml(&path, files)?;
+            }
         } else if path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")
@@ -320,4 +325,28 @@ fn check_snapshot(
     _experiment: &spec::Experiment,
 ) -> Result<(), Failed> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trials_skip_nested_cargo_projects() {
+        let root = tempfile::tempdir().expect("a temp dir");
+        let write = |path: &str| {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("a folder");
+            std::fs::write(path, "").expect("a file");
+        };
+        write("sigkill.yaml");
+        write("workers/sigterm.yml");
+        write("service/Cargo.toml");
+        write("service/chaos/own-case.yaml");
+        let trials = Harness::new(root.path())
+            .trials()
+            .expect("the cases are listed");
+        let names: Vec<&str> = trials.iter().map(Trial::name).collect();
+        assert_eq!(names, ["sigkill.yaml", "workers/sigterm.yml"]);
+    }
 }

@@ -292,11 +292,7 @@ fn run(files: &[PathBuf], seed: Option<u64>, outputs: &Outputs) -> ExitCode {
         eprintln!(
             "running {} ({} fault firing(s))...",
             experiment.name,
-            experiment
-                .faults
-                .iter()
-                .map(|f| f.offsets.len())
-                .sum::<usize>()
+            experiment.faults.iter().map(|f| f.firings()).sum::<usize>()
         );
         let started = SystemTime::now();
         let (mut report, signal_exit) = runtime.block_on(run_until_signal(experiment));

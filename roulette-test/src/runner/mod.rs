@@ -10,12 +10,14 @@
 mod collect;
 mod prepare;
 mod recovery;
+mod session;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use prepare::{TEARDOWN_GRACE, resolve_cargo_bin};
+pub use session::Session;
 
 use crate::command;
 use crate::fault;
@@ -70,6 +72,10 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         scrape_problems: Vec::new(),
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
+    // Random schedules are drawn from the run's seed, so the seed in the
+    // report replays them.
+    let resolved = schedule::resolve_random(experiment, run.seed);
+    let experiment = resolved.as_ref().unwrap_or(experiment);
 
     let gather_provenance = |program: Option<PathBuf>| {
         let labels = experiment.labels.clone();

@@ -23,6 +23,8 @@ pub struct Prepared {
     pub metrics_endpoints: Vec<String>,
     /// Expanded `exec` checks, by hypothesis index.
     pub checks: BTreeMap<usize, Command>,
+    /// The values the placeholders were expanded with.
+    pub placeholders: Placeholders,
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> ExperimentError {
@@ -147,13 +149,14 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         setup,
         metrics_endpoints,
         checks,
+        placeholders: values,
     })
 }
 
 /// Checks a probe URL once its placeholders are expanded, with a real URL
 /// parser: its host must be a loopback address or `localhost`, with no
 /// user information, because probes never leave the machine.
-fn check_expanded_url(url: &str) -> Result<(), ExperimentError> {
+pub(super) fn check_expanded_url(url: &str) -> Result<(), ExperimentError> {
     let invalid = |reason: String| error(ErrorKind::Prepare, format!("probe URL `{url}` {reason}"));
     let parsed = reqwest::Url::parse(url).map_err(|err| invalid(format!("is invalid: {err}")))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {

@@ -509,12 +509,20 @@ impl<'a> Checker<'a> {
                 })
             }
         };
-        let offsets = check_schedule(cx, &fault.schedule, &format!("{field}.schedule"))?;
+        let random = fault.schedule.value.random;
+        let offsets = match random {
+            Some(random) => {
+                check_random(cx, &fault.schedule, &format!("{field}.schedule"), random)?;
+                Vec::new()
+            }
+            None => check_schedule(cx, &fault.schedule, &format!("{field}.schedule"))?,
+        };
         Ok(Fault {
             name: fault.name.clone(),
             action,
             target,
             offsets,
+            random,
         })
     }
 
@@ -633,6 +641,37 @@ impl<'a> Checker<'a> {
     }
 }
 
+fn check_random(
+    cx: &Context<'_>,
+    spanned: &Spanned<ScheduleSpec>,
+    field: &str,
+    random: super::RandomSpec,
+) -> Result<(), SpecError> {
+    let schedule = &spanned.value;
+    if schedule.at.is_some() || schedule.every.is_some() || schedule.count.is_some() {
+        return Err(cx.at(
+            spanned,
+            field.to_owned(),
+            "`random` cannot be combined with `at`, `every` or `count`; keep one form",
+        ));
+    }
+    if random.count == 0 {
+        return Err(cx.at(
+            spanned,
+            format!("{field}.random.count"),
+            "`count` is zero; set how many times the fault fires",
+        ));
+    }
+    if random.within.0 < std::time::Duration::from_millis(10) {
+        return Err(cx.at(
+            spanned,
+            format!("{field}.random.within"),
+            "`within` is below 10ms; give the window the offsets are drawn from, such as `10s`",
+        ));
+    }
+    Ok(())
+}
+
 fn check_schedule(
     cx: &Context<'_>,
     spanned: &Spanned<ScheduleSpec>,
@@ -682,7 +721,7 @@ fn check_schedule(
         (None, None, None) => Err(cx.at(
             spanned,
             field.to_owned(),
-            "no schedule; set `at: [1s, 4s]` or `every: 2s` with `count: 3`",
+            "no schedule; set `at: [1s, 4s]`, `every: 2s` with `count: 3`, or `random: {count: 3, within: 10s}`",
         )),
         (Some(_), _, _) => Err(cx.at(
             spanned,

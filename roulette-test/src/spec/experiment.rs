@@ -40,7 +40,7 @@ pub struct Experiment {
 }
 
 /// What to run, with placeholders not yet expanded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TargetConfig {
     pub program: Program,
     pub args: Vec<String>,
@@ -63,7 +63,7 @@ pub enum Program {
 }
 
 /// The readiness probe with its timing.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Readiness {
     pub probe: ProbeKind,
     pub interval: Dur,
@@ -97,20 +97,31 @@ impl ProbeKind {
 }
 
 /// A command with a time limit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Command {
     pub argv: Vec<String>,
     pub timeout: Dur,
 }
 
 /// One fault: what it does, to whom, and when.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     pub name: String,
     pub action: FaultAction,
     pub target: FaultTarget,
     /// Offsets from the end of `setup` at which the fault fires, sorted.
+    /// Empty for a random schedule until the run chooses its seed.
     pub offsets: Vec<Dur>,
+    /// A random schedule, drawn when the run's seed is known.
+    pub random: Option<super::RandomSpec>,
+}
+
+impl Fault {
+    /// How many times the fault fires.
+    pub fn firings(&self) -> usize {
+        self.random
+            .map_or(self.offsets.len(), |random| random.count as usize)
+    }
 }
 
 /// What a fault does.
@@ -140,7 +151,7 @@ impl FaultAction {
 }
 
 /// Which processes a fault reaches.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum FaultTarget {
     /// The main process of the running incarnation.
     Main,
@@ -170,7 +181,7 @@ pub const BUILTIN_DENY: &[&str] = &[
 ];
 
 /// One named hypothesis.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Hypothesis {
     pub name: String,
     pub check: Check,
@@ -250,7 +261,7 @@ impl Check {
 }
 
 /// Scraping during the experiment.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MetricsConfig {
     /// Endpoint URLs, placeholders not yet expanded; may be empty, since
     /// the supervisor-made series need no endpoint.

@@ -6,6 +6,7 @@
 //! one; [`Experiment`] is the checked value that the runner executes.
 
 mod check;
+mod equality;
 mod experiment;
 mod load;
 mod location;
@@ -396,8 +397,18 @@ pub struct ScheduleSpec {
     pub every: Option<Dur>,
     #[serde(default)]
     pub count: Option<u32>,
+    /// `count` offsets drawn from `[0, within)` with the experiment's seed.
     #[serde(default)]
-    pub random: Option<NotYetSupported>,
+    pub random: Option<RandomSpec>,
+}
+
+/// A random schedule: `count` firings at offsets drawn within a window
+/// from the experiment's seed, so the report's seed replays them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomSpec {
+    pub count: u32,
+    pub within: Dur,
 }
 
 /// Guardrails of an experiment.
@@ -421,7 +432,7 @@ pub struct Policy {
 
 /// The circuit breaker: conditions that stop injecting faults, tear down
 /// and mark the run aborted.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbortSpec {
     /// Abort when the target is not ready this long after a fault.
@@ -528,7 +539,7 @@ pub struct TtrPercentiles {
 }
 
 /// Expectations on how the target stops after a graceful signal.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExitSpec {
     /// The target exited by itself within the grace period.

@@ -329,3 +329,22 @@ fn missing_ready_named() {
         err.message
     );
 }
+
+#[test]
+fn random_schedule_checks() {
+    let schedule = "every: 2s, count: 3";
+    let err = invalid(schedule, "random: {count: 0, within: 5s}");
+    assert!(
+        err.field.ends_with("schedule.random.count"),
+        "{}",
+        err.field
+    );
+    let err = invalid(schedule, "random: {count: 2, within: 5s}, at: [1s]");
+    assert!(
+        err.message.contains("cannot be combined"),
+        "{}",
+        err.message
+    );
+    let err = invalid(schedule, "random: {count: 2, within: 5s, seed: 3}");
+    assert!(err.message.contains("unknown field"), "{}", err.message);
+}

@@ -1,0 +1,194 @@
+//! Chaos tests written as Rust functions: the context that
+//! [`chaos_test`](crate::chaos_test) hands to a test, and the function
+//! its expansion calls.
+//!
+//! ```no_run
+//! use roulette_test::ChaosContext;
+//! use roulette_test::builder::{ExperimentBuilder, FaultBuilder, Ready, Verify};
+//!
+//! // Runs an experiment file as this test; the body then checks more.
+//! // The path is relative to the package's Cargo.toml.
+//! #[roulette_test::chaos_test(spec = "../examples/quickstart.yaml", timeout = "60s", seed = 42)]
+//! async fn worker_survives_sigkill(ctx: ChaosContext) {
+//!     let report = ctx.report().expect("the spec ran");
+//!     assert_eq!(report.restarts, 5);
+//! }
+//!
+//! // An experiment written in Rust, run with the test's seed.
+//! #[roulette_test::chaos_test(flavor = "multi_thread")]
+//! async fn worker_survives_a_freeze(ctx: ChaosContext) {
+//!     let experiment = ExperimentBuilder::new("freeze")
+//!         .cargo_bin("fixture-worker")
+//!         .args(["--port", "${port.http}", "--state", "${tmp}/jobs.log"])
+//!         .port("http")
+//!         .ready(Ready::http("http://127.0.0.1:${port.http}/healthz"))
+//!         .fault(FaultBuilder::freeze("pause", "500ms").at(["1s"]))
+//!         .hypothesis("no-restart", Verify::restarts("== 0"))
+//!         .build()
+//!         .expect("a valid experiment");
+//!     ctx.run(&experiment).await.assert_passed();
+//! }
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::report::{ExperimentError, Outcome, Report, render_text};
+use crate::runner::{self, Session};
+use crate::spec::{self, Experiment};
+
+/// What a `#[chaos_test]` function receives: the test's seed, and with
+/// `spec = "..."` the experiment of that file and its report.
+#[derive(Debug)]
+pub struct ChaosContext {
+    name: &'static str,
+    seed: Option<u64>,
+    experiment: Option<Experiment>,
+    report: Option<Report>,
+}
+
+impl ChaosContext {
+    /// The test's path, such as `chaos::worker_survives_sigkill`.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The `seed` argument of the attribute.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// The experiment of the `spec` file, with the `seed` argument applied.
+    pub fn experiment(&self) -> Option<&Experiment> {
+        self.experiment.as_ref()
+    }
+
+    /// The report of the `spec` file's run, which passed.
+    pub fn report(&self) -> Option<&Report> {
+        self.report.as_ref()
+    }
+
+    /// Runs `experiment` to its report. Without a seed of its own it takes
+    /// the test's `seed`.
+    pub async fn run(&self, experiment: &Experiment) -> Report {
+        runner::run(&self.seeded(experiment)).await
+    }
+
+    /// Starts `experiment` for a step-by-step test; see [`Session`].
+    pub async fn start(&self, experiment: &Experiment) -> Result<Session, ExperimentError> {
+        Session::start(&self.seeded(experiment)).await
+    }
+
+    fn seeded(&self, experiment: &Experiment) -> Experiment {
+        let mut experiment = experiment.clone();
+        if experiment.seed.is_none() {
+            experiment.seed = self.seed;
+        }
+        experiment
+    }
+}
+
+impl Report {
+    /// Panics with the rendered report unless every hypothesis held.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        if self.outcome != Outcome::Passed {
+            panic!(
+                "experiment `{}` did not pass:\n{}",
+                self.experiment,
+                render_text(self, false)
+            );
+        }
+    }
+}
+
+/// What a chaos test function may return: `()`, or a `Result` whose
+/// error fails the test.
+pub trait ChaosTestResult {
+    /// Panics with the error, if there is one.
+    fn finish(self);
+}
+
+impl ChaosTestResult for () {
+    fn finish(self) {}
+}
+
+impl<E: std::fmt::Debug> ChaosTestResult for Result<(), E> {
+    #[track_caller]
+    fn finish(self) {
+        if let Err(error) = self {
+            panic!("the chaos test returned an error: {error:?}");
+        }
+    }
+}
+
+/// The arguments of one `#[chaos_test]`.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct ChaosTestOptions {
+    pub name: &'static str,
+    pub spec: Option<&'static str>,
+    pub timeout: Option<Duration>,
+    pub seed: Option<u64>,
+    pub multi_thread: bool,
+}
+
+/// The body of every `#[chaos_test]`: a runtime of the chosen flavor,
+/// the `spec` file run first (it must pass), then the function, all
+/// within the `timeout`.
+#[doc(hidden)]
+pub fn run_chaos_test<F, Fut>(options: ChaosTestOptions, body: F)
+where
+    F: FnOnce(ChaosContext) -> Fut,
+    Fut: Future,
+    Fut::Output: ChaosTestResult,
+{
+    let runtime = if options.multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a tokio runtime starts");
+    let mut experiment = options.spec.map(|path| {
+        spec::load_file(std::path::Path::new(path)).unwrap_or_else(|err| panic!("{err}"))
+    });
+    if let (Some(experiment), Some(seed)) = (&mut experiment, options.seed) {
+        experiment.seed = Some(seed);
+    }
+    let test = async move {
+        let report = match &experiment {
+            Some(experiment) => {
+                let report = runner::run(experiment).await;
+                report.assert_passed();
+                Some(report)
+            }
+            None => None,
+        };
+        let context = ChaosContext {
+            name: options.name,
+            seed: options.seed,
+            experiment,
+            report,
+        };
+        body(context).await.finish();
+    };
+    runtime.block_on(async {
+        match options.timeout {
+            Some(limit) => {
+                if tokio::time::timeout(limit, test).await.is_err() {
+                    panic!(
+                        "chaos test `{}` ran longer than its timeout of {}",
+                        options.name,
+                        spec::format_duration(limit)
+                    );
+                }
+            }
+            None => test.await,
+        }
+    });
+}
