@@ -14,7 +14,7 @@ use crate::supervisor::timeline::ExitStatus;
 use crate::supervisor::{process, tree};
 
 /// Bytes of stdout and of stderr kept from one command.
-const OUTPUT_LIMIT: usize = 64 * 1024;
+pub(crate) const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// The exit status and output of a finished command.
 #[derive(Clone, Debug)]

@@ -12,3 +12,4 @@ pub mod runner;
 pub mod schedule;
 pub mod spec;
 pub mod supervisor;
+pub mod writes;

@@ -8,6 +8,7 @@ mod markdown;
 mod sample;
 pub mod snapshot;
 mod terminal;
+pub mod writes;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ pub use markdown::render_markdown;
 pub use snapshot::assert_report_snapshot;
 pub use snapshot::{SnapshotReport, snapshot_view};
 pub use terminal::render_text;
+pub use writes::WritesReport;
 
 /// Version of the JSON report layout.
 pub const REPORT_VERSION: u32 = 1;
@@ -47,6 +49,9 @@ pub struct Report {
     pub probe: ProbeInfo,
     pub faults: Vec<FaultReport>,
     pub verdicts: Vec<Verdict>,
+    /// The writes of `spec.writes` and what the store kept of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<WritesReport>,
     pub restarts: u32,
     /// Why the supervisor stopped restarting before teardown, if it did.
     pub halted: Option<String>,
