@@ -366,6 +366,151 @@ mod tests {
         assert!(!is_identifier(""));
     }
 
+    const BASE: &str = r#"
+apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata:
+  name: t
+spec:
+  target:
+    command: redis-server
+    ports: [redis]
+    ready:
+      tcp: "127.0.0.1:${port.redis}"
+  writes:
+    redis: {address: "127.0.0.1:${port.redis}"}
+    rate: 50/s
+  faults:
+    - name: kill
+      signal: SIGKILL
+      schedule: {every: 1s, count: 3}
+  hypothesis:
+    - name: no-loss
+      writes: {lost: "== 0"}
+"#;
+
+    fn load(text: &str) -> Result<crate::spec::Experiment, SpecError> {
+        crate::spec::load_str(text, Some(std::path::Path::new("case.yaml")), std::path::Path::new("."))
+    }
+
+    /// Replaces `from` in [`BASE`] and returns the field and message of
+    /// the error.
+    fn invalid(from: &str, to: &str) -> (String, String) {
+        assert!(BASE.contains(from), "{from}");
+        let err = load(&BASE.replacen(from, to, 1)).expect_err("the changed spec is invalid");
+        let invalid = err.invalid().expect("an invalid spec").clone();
+        (invalid.field, invalid.message)
+    }
+
+    #[test]
+    fn writes_block_loads() {
+        let experiment = load(BASE).unwrap();
+        let writes = experiment.writes.expect("a writes block");
+        assert_eq!(writes.rate, 50.0);
+        assert_eq!(writes.count, 10_000);
+        assert_eq!(writes.timeout, Dur::from_secs(1));
+        assert!(matches!(
+            writes.driver,
+            WriteDriver::Redis { ref key, .. } if key == "roulette:writes"
+        ));
+        assert!(matches!(
+            experiment.hypotheses[0].check,
+            crate::spec::Check::Writes { lost: Some(_), duplicates: None, acknowledged: None }
+        ));
+    }
+
+    #[test]
+    fn non_loopback_address_rejected() {
+        let (field, message) = invalid("127.0.0.1:${port.redis}\"}", "192.0.2.7:6379\"}");
+        assert_eq!(field, "spec.writes.redis.address");
+        assert!(message.contains("not a loopback address"), "{message}");
+        let (field, message) = invalid(
+            "redis: {address: \"127.0.0.1:${port.redis}\"}",
+            "http: {url: \"http://192.0.2.7/jobs\"}",
+        );
+        assert_eq!(field, "spec.writes.http.url");
+        assert!(message.contains("not a loopback address"), "{message}");
+    }
+
+    #[test]
+    fn one_driver_required() {
+        let (field, message) = invalid(
+            "    rate: 50/s\n",
+            "    rate: 50/s\n    exec: {write: [\"true\"], list: [\"true\"]}\n",
+        );
+        assert_eq!(field, "spec.writes");
+        assert!(message.contains("2 drivers are set"), "{message}");
+    }
+
+    #[test]
+    fn unknown_writes_field_rejected() {
+        let (field, message) = invalid("    rate: 50/s", "    rtae: 50/s");
+        assert_eq!(field, "spec.writes.rtae");
+        assert!(message.contains("unknown field `rtae`"), "{message}");
+    }
+
+    #[test]
+    fn bad_rate_and_count_rejected() {
+        let (field, message) = invalid("rate: 50/s", "rate: 50");
+        assert_eq!(field, "spec.writes.rate");
+        assert!(message.contains("such as `20/s`"), "{message}");
+        let (field, message) = invalid("rate: 50/s", "rate: 50/s\n    count: 0");
+        assert_eq!(field, "spec.writes.count");
+        assert!(message.contains("out of range"), "{message}");
+    }
+
+    #[test]
+    fn writes_check_needs_block() {
+        let text = BASE.replacen("  writes:\n    redis: {address: \"127.0.0.1:${port.redis}\"}\n    rate: 50/s\n", "", 1);
+        let err = load(&text).expect_err("a writes check without spec.writes");
+        let invalid = err.invalid().unwrap();
+        assert_eq!(invalid.field, "spec.hypothesis[0].writes");
+        assert!(invalid.message.contains("needs a `spec.writes` block"), "{}", invalid.message);
+    }
+
+    #[test]
+    fn writes_check_needs_threshold() {
+        let (field, message) = invalid("writes: {lost: \"== 0\"}", "writes: {}");
+        assert_eq!(field, "spec.hypothesis[0].writes");
+        assert!(message.contains("no threshold is set"), "{message}");
+    }
+
+    #[test]
+    fn bad_table_rejected() {
+        let (field, message) = invalid(
+            "redis: {address: \"127.0.0.1:${port.redis}\"}",
+            "postgres: {address: \"127.0.0.1:${port.redis}\", table: \"x; DROP\"}",
+        );
+        assert_eq!(field, "spec.writes.postgres.table");
+        assert!(message.contains("invalid table name"), "{message}");
+    }
+
+    #[test]
+    fn user_and_stop_signal_load() {
+        let text = BASE.replacen(
+            "    ports: [redis]\n",
+            "    ports: [redis]\n    user: postgres\n    stop_signal: SIGINT\n",
+            1,
+        );
+        let experiment = load(&text).unwrap();
+        assert_eq!(experiment.target.user.as_deref(), Some("postgres"));
+        assert_eq!(experiment.target.stop_signal.as_str(), "SIGINT");
+        assert_eq!(load(BASE).unwrap().target.stop_signal.as_str(), "SIGTERM");
+    }
+
+    #[test]
+    fn bad_user_and_stop_signal_rejected() {
+        let (field, message) = invalid("    ports: [redis]\n", "    ports: [redis]\n    user: \"\"\n");
+        assert_eq!(field, "spec.target.user");
+        assert!(message.contains("invalid user name"), "{message}");
+        let (field, message) = invalid(
+            "    ports: [redis]\n",
+            "    ports: [redis]\n    stop_signal: SIGKILL\n",
+        );
+        assert_eq!(field, "spec.target.stop_signal");
+        assert!(message.contains("SIGINT"), "{message}");
+    }
+
     #[test]
     fn addresses_are_loopback() {
         assert!(check_address("127.0.0.1:${port.redis}").is_ok());
