@@ -31,7 +31,7 @@ pub struct WritesSpec {
     /// Writes per second, such as `20/s`.
     #[serde(default)]
     pub rate: Option<String>,
-    /// The most writes the writer issues.
+    /// The maximum number of writes.
     #[serde(default = "WritesSpec::default_count")]
     pub count: u64,
     /// The time limit of one write.
@@ -390,7 +390,11 @@ spec:
 "#;
 
     fn load(text: &str) -> Result<crate::spec::Experiment, SpecError> {
-        crate::spec::load_str(text, Some(std::path::Path::new("case.yaml")), std::path::Path::new("."))
+        crate::spec::load_str(
+            text,
+            Some(std::path::Path::new("case.yaml")),
+            std::path::Path::new("."),
+        )
     }
 
     /// Replaces `from` in [`BASE`] and returns the field and message of
@@ -415,7 +419,11 @@ spec:
         ));
         assert!(matches!(
             experiment.hypotheses[0].check,
-            crate::spec::Check::Writes { lost: Some(_), duplicates: None, acknowledged: None }
+            crate::spec::Check::Writes {
+                lost: Some(_),
+                duplicates: None,
+                acknowledged: None
+            }
         ));
     }
 
@@ -461,11 +469,19 @@ spec:
 
     #[test]
     fn writes_check_needs_block() {
-        let text = BASE.replacen("  writes:\n    redis: {address: \"127.0.0.1:${port.redis}\"}\n    rate: 50/s\n", "", 1);
+        let text = BASE.replacen(
+            "  writes:\n    redis: {address: \"127.0.0.1:${port.redis}\"}\n    rate: 50/s\n",
+            "",
+            1,
+        );
         let err = load(&text).expect_err("a writes check without spec.writes");
         let invalid = err.invalid().unwrap();
         assert_eq!(invalid.field, "spec.hypothesis[0].writes");
-        assert!(invalid.message.contains("needs a `spec.writes` block"), "{}", invalid.message);
+        assert!(
+            invalid.message.contains("needs a `spec.writes` block"),
+            "{}",
+            invalid.message
+        );
     }
 
     #[test]
@@ -500,7 +516,10 @@ spec:
 
     #[test]
     fn bad_user_and_stop_signal_rejected() {
-        let (field, message) = invalid("    ports: [redis]\n", "    ports: [redis]\n    user: \"\"\n");
+        let (field, message) = invalid(
+            "    ports: [redis]\n",
+            "    ports: [redis]\n    user: \"\"\n",
+        );
         assert_eq!(field, "spec.target.user");
         assert!(message.contains("invalid user name"), "{message}");
         let (field, message) = invalid(

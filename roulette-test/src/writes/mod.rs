@@ -52,12 +52,12 @@ pub struct WriteLog {
     pub elapsed: Duration,
 }
 
-/// What the writer needs besides its store.
+/// The writer's settings besides its store.
 #[derive(Clone, Debug)]
 pub struct WriterSettings {
     /// Writes per second.
     pub rate: f64,
-    /// The most writes to issue.
+    /// The maximum number of writes.
     pub count: u64,
     /// The time limit of one write.
     pub timeout: Duration,

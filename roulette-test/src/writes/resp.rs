@@ -4,11 +4,11 @@
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-/// The longest line (a status, an error or a length) accepted in a reply.
+/// The maximum length of a reply line (a status, an error or a length).
 const MAX_LINE: usize = 64 * 1024;
 /// The largest bulk string accepted, in bytes.
 const MAX_BULK: usize = 1024 * 1024;
-/// The most elements accepted in an array reply.
+/// The maximum number of elements in an array reply.
 const MAX_ARRAY: usize = 10_000_000;
 
 /// One reply of the server.

@@ -153,7 +153,7 @@ impl Store {
         })
     }
 
-    /// The store in a few words, for reports.
+    /// Describes the store in a few words, for reports.
     pub fn describe(&self) -> String {
         match self {
             Store::Http { url, list_url, .. } => format!("http POST {url}, GET {list_url}"),
@@ -408,7 +408,7 @@ impl PostgresStore {
         let _ = connection.await;
         match rows {
             Ok(rows) => Ok(rows.iter().map(|row| row.get::<_, String>(0)).collect()),
-            // A table that no write created holds no id.
+            // No write created the table, so no id is stored.
             Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
                 Ok(Vec::new())
             }
@@ -444,7 +444,7 @@ fn split_address(address: &str) -> Result<(&str, u16), String> {
     Ok((host.trim_start_matches('[').trim_end_matches(']'), port))
 }
 
-/// The non-empty lines of `text`, trimmed.
+/// Returns the non-empty lines of `text`, trimmed.
 fn lines(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)

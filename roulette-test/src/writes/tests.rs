@@ -128,8 +128,8 @@ fn prefix_differs_per_run() {
     assert_eq!(id_prefix("x").len(), 9);
 }
 
-/// The writer issues ids at its rate through a real command, stops when
-/// told, and the list command reads back what the write command stored.
+/// The writer issues `count` ids through a real command and then stops,
+/// and the list command reads back what the write command stored.
 #[tokio::test]
 async fn writer_round_trip_with_exec() {
     let dir = tempfile::tempdir().unwrap();
