@@ -192,6 +192,7 @@ fn write_writes(report: &Report, out: &mut String) {
     let Some(writes) = &report.writes else {
         return;
     };
+
     let _ = writeln!(
         out,
         "**Writes** to {} ({})\n",
@@ -217,6 +218,7 @@ fn write_writes(report: &Report, out: &mut String) {
     ];
     write_row(out, &cells);
     out.push('\n');
+
     let mut notes = Vec::new();
     if let Some(error) = &writes.list_error {
         notes.push(format!("not listed: {error}"));

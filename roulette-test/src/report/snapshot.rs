@@ -92,7 +92,7 @@ pub struct SnapshotWrites {
     pub lost: &'static str,
     /// `none` or `some`.
     pub duplicates: &'static str,
-    /// Why the ids could not be listed, redacted.
+    /// The redacted reason why the ids could not be listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub list_error: Option<String>,
 }

@@ -108,13 +108,13 @@ impl Task {
                 .env("USER", &user.name)
                 .env("LOGNAME", &user.name);
             let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
-            // SAFETY: the closure runs in the child between fork and exec,
-            // and makes only the setgroups, setgid and setuid system calls,
-            // which are async-signal-safe; it allocates nothing, because
+            // SAFETY: the closure runs in the child between fork and exec.
+            // It makes only the setgroups, setgid and setuid system calls,
+            // which are async-signal-safe, and allocates nothing, because
             // the group list was resolved before the fork. Groups and gid
-            // go first, since after setuid the child may no longer change
-            // them. The child is already in its own process group and in
-            // its working directory when this runs.
+            // go first, since the child cannot change them after setuid.
+            // The child is already in its own process group and in its
+            // working directory when this runs.
             unsafe {
                 command.pre_exec(move || {
                     nix::unistd::setgroups(&groups)?;
