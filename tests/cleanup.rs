@@ -407,6 +407,8 @@ fn panic_leaves_nothing() {
         backoff: Backoff::default(),
         intensity: Intensity::default(),
         marker: format!("cleanup-panic-{}", std::process::id()),
+        user: None,
+        stop_signal: nix::sys::signal::Signal::SIGTERM,
     };
 
     let (sender, receiver) = std::sync::mpsc::channel();

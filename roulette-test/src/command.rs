@@ -14,7 +14,7 @@ use crate::supervisor::timeline::ExitStatus;
 use crate::supervisor::{process, tree};
 
 /// Bytes of stdout and of stderr kept from one command.
-const OUTPUT_LIMIT: usize = 64 * 1024;
+pub(crate) const OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// The exit status and output of a finished command.
 #[derive(Clone, Debug)]
@@ -153,11 +153,14 @@ async fn read_limited<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>) -> Str
 }
 
 /// Resolves a relative program path that contains a `/` against `cwd`;
-/// a bare name is left for the `PATH` lookup.
+/// a bare name is left for the `PATH` lookup. The result is absolute
+/// when `cwd` is relative too, because the program runs in `cwd` and
+/// exec would resolve a relative path from there a second time.
 pub fn resolve_program(program: &str, cwd: &Path) -> PathBuf {
     let path = Path::new(program);
     if path.is_relative() && program.contains('/') {
-        cwd.join(path)
+        let joined = cwd.join(path);
+        std::path::absolute(&joined).unwrap_or(joined)
     } else {
         path.to_owned()
     }

@@ -15,6 +15,7 @@ pub mod runner;
 pub mod schedule;
 pub mod spec;
 pub mod supervisor;
+pub mod writes;
 
 pub use chaos::ChaosContext;
 /// Turns `async fn NAME(ctx: ChaosContext)` into an ordinary `#[test] fn

@@ -36,6 +36,7 @@ fn empty_report(name: &str) -> Report {
         },
         faults: Vec::new(),
         verdicts: Vec::new(),
+        writes: None,
         restarts: 0,
         halted: None,
         teardown: TeardownReport::default(),

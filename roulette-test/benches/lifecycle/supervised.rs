@@ -63,6 +63,8 @@ impl Supervised {
                 within: Dur::from_secs(1),
             },
             marker: format!("lifecycle-bench-{}-{name}", std::process::id()),
+            user: None,
+            stop_signal: nix::sys::signal::Signal::SIGTERM,
         };
         let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
         let supervisor = Supervisor::start(config, Arc::new(Timeline::new()), logs.clone());

@@ -5,11 +5,12 @@ use std::path::Path;
 use std::time::Duration;
 
 mod metric;
+mod writes;
 
 pub use metric::MetricSamples;
 
 use crate::command;
-use crate::report::{FaultReport, Recovery, StopPath, Verdict};
+use crate::report::{FaultReport, Recovery, StopPath, Verdict, WritesReport};
 use crate::spec::{Check, Command, Dur, ExitSpec, Hypothesis, Threshold, format_duration};
 use crate::supervisor::timeline::ExitStatus;
 
@@ -22,6 +23,8 @@ pub struct Evidence<'a> {
     pub marker: Option<&'a str>,
     /// The collected series, for `metric` checks.
     pub metrics: Option<&'a MetricSamples<'a>>,
+    /// The writes and what the store kept, for `writes` checks.
+    pub writes: Option<&'a WritesReport>,
 }
 
 /// Evaluates one hypothesis. `exec` checks run their command now, in
@@ -63,6 +66,19 @@ pub async fn evaluate(
             continuous,
         } => metric::check(name, expr, threshold, *continuous, evidence.metrics),
         Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd, evidence.marker).await,
+        Check::Writes {
+            lost,
+            duplicates,
+            acknowledged,
+        } => writes::check(
+            name,
+            writes::Thresholds {
+                lost: *lost,
+                duplicates: *duplicates,
+                acknowledged: *acknowledged,
+            },
+            evidence.writes,
+        ),
     }
 }
 

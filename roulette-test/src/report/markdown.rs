@@ -87,6 +87,7 @@ pub fn render_markdown(report: &Report, timeline_image: Option<&str>) -> String 
 
     write_faults(report, &mut out);
     write_verdicts(report, &mut out);
+    write_writes(report, &mut out);
     write_details(
         &mut out,
         "Timeline",
@@ -165,6 +166,62 @@ fn write_verdicts(report: &Report, out: &mut String) {
         let mut cells = super::table::verdict_cells(verdict);
         cells[0] = mark.to_owned();
         write_row(out, &cells);
+    }
+    out.push('\n');
+}
+
+/// Writes the counts of `spec.writes` as a table of one row, followed by
+/// the failure kinds, the lost and duplicated ids and the intervals.
+fn write_writes(report: &Report, out: &mut String) {
+    let Some(writes) = &report.writes else {
+        return;
+    };
+
+    let _ = writeln!(
+        out,
+        "**Writes** to {} ({})\n",
+        inline(&writes.driver),
+        inline(&writes.rates())
+    );
+    out.push_str("| attempted | acknowledged | unacknowledged | present | lost | duplicates |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    let listed = |count: u64| {
+        if writes.list_error.is_some() {
+            String::from("-")
+        } else {
+            count.to_string()
+        }
+    };
+    let cells = [
+        writes.attempted.to_string(),
+        writes.acknowledged.to_string(),
+        writes.unacknowledged.to_string(),
+        listed(writes.present),
+        listed(writes.lost),
+        listed(writes.duplicates),
+    ];
+    write_row(out, &cells);
+    out.push('\n');
+
+    let mut notes = Vec::new();
+    if let Some(error) = &writes.list_error {
+        notes.push(format!("not listed: {error}"));
+    }
+    if !writes.errors.is_empty() {
+        notes.push(format!("unacknowledged: {}", writes.error_summary()));
+    }
+    if !writes.first_lost.is_empty() {
+        notes.push(format!("first lost: {}", writes.first_lost.join(", ")));
+    }
+    if !writes.first_duplicates.is_empty() {
+        notes.push(format!(
+            "first duplicates: {}",
+            writes.first_duplicates.join(", ")
+        ));
+    }
+    notes.extend(writes.interval_lines());
+    for note in notes {
+        let _ = writeln!(out, "- {}", inline(&note));
     }
     out.push('\n');
 }

@@ -14,6 +14,7 @@ pub mod snapshot;
 mod svg;
 mod table;
 mod terminal;
+pub mod writes;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use snapshot::assert_report_snapshot;
 pub use snapshot::{SnapshotReport, snapshot_view};
 pub use svg::render_timeline_svg;
 pub use terminal::render_text;
+pub use writes::WritesReport;
 
 /// Version of the JSON report layout.
 pub const REPORT_VERSION: u32 = 1;
@@ -63,6 +65,9 @@ pub struct Report {
     pub probe: ProbeInfo,
     pub faults: Vec<FaultReport>,
     pub verdicts: Vec<Verdict>,
+    /// The writes of `spec.writes` and what the store kept of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<WritesReport>,
     pub restarts: u32,
     /// Why the supervisor stopped restarting before teardown, if it did.
     pub halted: Option<String>,

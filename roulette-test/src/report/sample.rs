@@ -92,6 +92,7 @@ pub(crate) fn failed_report() -> Report {
                 reason: String::from("TTR <2s> & 'late' | \"stale\"\u{1b}[31m"),
             },
         ],
+        writes: None,
         restarts: 2,
         halted: None,
         teardown: TeardownReport::default(),

@@ -31,6 +31,9 @@ pub struct SnapshotReport {
     pub faults: Vec<SnapshotFault>,
     pub restarts: u32,
     pub verdicts: Vec<SnapshotVerdict>,
+    /// The writes of `spec.writes`, as classes rather than counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<SnapshotWrites>,
     /// Timeline event kinds in order of first appearance, each with its
     /// count when it occurred more than once, such as `spawned x6`.
     pub timeline: Vec<String>,
@@ -74,6 +77,49 @@ pub struct SnapshotVerdict {
     pub threshold: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measured: Option<String>,
+}
+
+/// The writes of a run without their counts, which depend on timing: how
+/// many writes fit between two faults varies from run to run, while
+/// whether any was lost does not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SnapshotWrites {
+    /// The driver's kind: `http`, `redis`, `postgres` or `exec`.
+    pub driver: String,
+    /// `none` or `some`.
+    pub acknowledged: &'static str,
+    /// `none`, `some` or `all` of the acknowledged writes.
+    pub lost: &'static str,
+    /// `none` or `some`.
+    pub duplicates: &'static str,
+    /// The redacted reason why the ids could not be listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_error: Option<String>,
+}
+
+/// Classifies a count as `none` or `some`.
+fn none_or_some(count: u64) -> &'static str {
+    if count == 0 { "none" } else { "some" }
+}
+
+fn snapshot_writes(writes: &super::WritesReport) -> SnapshotWrites {
+    let lost = match writes.lost {
+        0 => "none",
+        lost if lost == writes.acknowledged => "all",
+        _ => "some",
+    };
+    SnapshotWrites {
+        driver: writes
+            .driver
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        acknowledged: none_or_some(writes.acknowledged),
+        lost,
+        duplicates: none_or_some(writes.duplicates),
+        list_error: writes.list_error.as_deref().map(redact),
+    }
 }
 
 /// Bucket of a TTR below a quarter of the budget.
@@ -129,6 +175,7 @@ pub fn snapshot_view(report: &Report, experiment: &Experiment) -> SnapshotReport
                     .then(|| redact(&verdict.measured)),
             })
             .collect(),
+        writes: report.writes.as_ref().map(snapshot_writes),
         timeline: count_event_kinds(report),
     }
 }
@@ -380,6 +427,44 @@ mod tests {
         assert_eq!(view.faults[0].stop, "exited");
         assert_eq!(view.faults[0].status.as_deref(), Some("killed by SIGKILL"));
         assert_eq!(view.faults[0].ttr, Some(BUCKET_QUARTER));
+    }
+
+    #[test]
+    fn writes_become_classes() {
+        let mut report = super::super::sample::failed_report();
+        report.writes = Some(super::super::WritesReport {
+            driver: String::from("redis 127.0.0.1:41234 list `roulette:writes`"),
+            attempted: 212,
+            acknowledged: 200,
+            unacknowledged: 12,
+            present: 150,
+            lost: 50,
+            ..Default::default()
+        });
+        let experiment = load(&spec_with_hypotheses(
+            r#"
+    - name: fast
+      ttr: "< 1s""#,
+        ))
+        .unwrap();
+        let view = snapshot_view(&report, &experiment);
+        let writes = view.writes.expect("a writes view");
+        assert_eq!(writes.driver, "redis");
+        assert_eq!(writes.acknowledged, "some");
+        assert_eq!(writes.lost, "some");
+        assert_eq!(writes.duplicates, "none");
+        let json = serde_json::to_string(&writes).unwrap();
+        assert!(!json.contains("212"), "a count is left: {json}");
+        assert!(!json.contains("41234"), "a port is left: {json}");
+
+        let writes = report.writes.as_mut().unwrap();
+        writes.lost = 200;
+        assert_eq!(
+            snapshot_view(&report, &experiment).writes.unwrap().lost,
+            "all"
+        );
+        report.writes = None;
+        assert_eq!(snapshot_view(&report, &experiment).writes, None);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn render_text(report: &Report, color: bool) -> String {
     render_faults(report, &mut out);
     render_supervisor(report, &mut out);
     render_verdicts(report, &paint, &mut out);
+    render_writes(report, &mut out);
     render_timeline(report, &mut out);
     render_logs(report, &mut out);
 
@@ -213,6 +214,36 @@ fn render_verdicts(report: &Report, paint: &dyn Fn(&str, &str) -> String, out: &
     }
     for verdict in report.failures() {
         let _ = writeln!(out, "  {} failed: {}", verdict.name, verdict.reason);
+    }
+}
+
+fn render_writes(report: &Report, out: &mut String) {
+    let Some(writes) = &report.writes else {
+        return;
+    };
+    let _ = writeln!(out, "\nwrites: {}, {}", writes.driver, writes.rates());
+    let _ = writeln!(out, "  {}", writes.counts());
+    if let Some(error) = &writes.list_error {
+        let _ = writeln!(out, "  not listed: {error}");
+    }
+    if !writes.errors.is_empty() {
+        let _ = writeln!(out, "  unacknowledged: {}", writes.error_summary());
+        for error in &writes.errors {
+            let _ = writeln!(out, "    {}: {}", error.kind, error.example);
+        }
+    }
+    if !writes.first_lost.is_empty() {
+        let _ = writeln!(out, "  first lost: {}", writes.first_lost.join(", "));
+    }
+    if !writes.first_duplicates.is_empty() {
+        let _ = writeln!(
+            out,
+            "  first duplicates: {}",
+            writes.first_duplicates.join(", ")
+        );
+    }
+    for line in writes.interval_lines() {
+        let _ = writeln!(out, "  {line}");
     }
 }
 

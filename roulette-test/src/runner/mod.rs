@@ -11,6 +11,7 @@ mod collect;
 mod prepare;
 mod recovery;
 mod session;
+mod writes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,6 +71,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         seed: experiment.seed.unwrap_or_else(random_seed),
         aborted: None,
         scrape_problems: Vec::new(),
+        writes: None,
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
     // Random schedules are drawn from the run's seed, so the seed in the
@@ -230,6 +232,8 @@ struct Run {
     aborted: Option<String>,
     /// Invalid expositions the metrics endpoints served.
     scrape_problems: Vec<String>,
+    /// The writes of `spec.writes` and what the store kept.
+    writes: Option<crate::report::WritesReport>,
 }
 
 async fn execute(
@@ -259,6 +263,13 @@ async fn execute(
         }
     }
     timeline.record(EventKind::SetupDone);
+    let writer = match writes::start(prepared, experiment, timeline) {
+        Ok(writer) => writer,
+        Err(error) => {
+            run.error = Some(error);
+            return;
+        }
+    };
 
     let mut rng = Rng::new(run.seed);
     let schedule_start = Instant::now();
@@ -370,6 +381,11 @@ async fn execute(
 
     timeline.record(EventKind::Settling);
     tokio::time::sleep(experiment.settle.0).await;
+    if let Some(writer) = writer {
+        let report =
+            writes::finish(writer, prepared, experiment, supervisor, probe, &run.faults).await;
+        run.writes = Some(report);
+    }
 
     let state = supervisor.state();
     let collection = match collector {
@@ -400,6 +416,7 @@ async fn execute(
         restarts: state.restarts(),
         marker: Some(&prepared.supervisor.marker),
         metrics: samples.as_ref(),
+        writes: run.writes.as_ref(),
     };
     let mut verdicts = Vec::new();
     for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
@@ -539,6 +556,7 @@ impl Run {
             },
             faults: self.faults,
             verdicts: self.verdicts,
+            writes: self.writes,
             restarts,
             halted,
             teardown,

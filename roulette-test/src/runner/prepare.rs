@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::command;
 use crate::probe::ProbeTarget;
 use crate::report::{ErrorKind, ExperimentError};
-use crate::spec::{Check, Command, Experiment, Placeholders, ProbeKind, Program};
-use crate::supervisor::SupervisorConfig;
+use crate::spec::{Check, Command, Experiment, Placeholders, ProbeKind, Program, WriteDriver};
+use crate::supervisor::{RunAs, SupervisorConfig};
 
 /// An experiment with every placeholder expanded.
 pub struct Prepared {
@@ -25,6 +25,15 @@ pub struct Prepared {
     pub checks: BTreeMap<usize, Command>,
     /// The values the placeholders were expanded with.
     pub placeholders: Placeholders,
+    /// The store of `spec.writes`, with placeholders expanded.
+    pub writes: Option<PreparedWrites>,
+}
+
+/// `spec.writes` with placeholders expanded, and the id prefix of this run.
+pub struct PreparedWrites {
+    pub driver: WriteDriver,
+    pub config: crate::spec::WritesConfig,
+    pub prefix: String,
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> ExperimentError {
@@ -80,7 +89,13 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
     for (key, value) in &target.env {
         env.insert(key.clone(), values.expand(value).map_err(expand_error)?);
     }
+    let user = match &target.user {
+        Some(name) => Some(resolve_user(name, tmp.path())?),
+        None => None,
+    };
     let supervisor = SupervisorConfig {
+        user,
+        stop_signal: target.stop_signal.0,
         program,
         args: values.expand_all(&target.args).map_err(expand_error)?,
         env,
@@ -142,6 +157,14 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
             );
         }
     }
+    let writes = match &experiment.writes {
+        Some(config) => Some(PreparedWrites {
+            driver: expand_writes(&values, &config.driver, base_dir)?,
+            config: config.clone(),
+            prefix: crate::writes::id_prefix(experiment_id),
+        }),
+        None => None,
+    };
     Ok(Prepared {
         tmp_dir: tmp,
         supervisor,
@@ -150,6 +173,111 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         metrics_endpoints,
         checks,
         placeholders: values,
+        writes,
+    })
+}
+
+/// Expands the placeholders of a writes driver and checks that its
+/// addresses are loopback and its programs exist.
+fn expand_writes(
+    values: &Placeholders,
+    driver: &WriteDriver,
+    base_dir: &Path,
+) -> Result<WriteDriver, ExperimentError> {
+    let expand = |text: &str| {
+        values
+            .expand(text)
+            .map_err(|err| error(ErrorKind::Prepare, err.to_string()))
+    };
+    Ok(match driver {
+        WriteDriver::Http { url, list_url } => {
+            let url = expand(url)?;
+            let list_url = expand(list_url)?;
+            check_expanded_url(&url)?;
+            check_expanded_url(&list_url)?;
+            WriteDriver::Http { url, list_url }
+        }
+        WriteDriver::Redis { address, key } => WriteDriver::Redis {
+            address: expand(address)?,
+            key: key.clone(),
+        },
+        WriteDriver::Postgres {
+            address,
+            user,
+            password,
+            database,
+            table,
+        } => WriteDriver::Postgres {
+            address: expand(address)?,
+            user: user.clone(),
+            password: password.clone(),
+            database: database.clone(),
+            table: table.clone(),
+        },
+        WriteDriver::Exec { write, list } => WriteDriver::Exec {
+            write: expand_command(values, write, base_dir, "`spec.writes.exec.write`")?,
+            list: expand_command(values, list, base_dir, "`spec.writes.exec.list`")?,
+        },
+    })
+}
+
+/// Looks up `name` for `spec.target.user`, and hands the experiment's
+/// temp dir to that user so the target can write there. Only root can
+/// switch users.
+fn resolve_user(name: &str, tmp: &Path) -> Result<RunAs, ExperimentError> {
+    use nix::unistd::{Uid, User, chown, getgrouplist};
+
+    let euid = Uid::effective();
+    if !euid.is_root() {
+        return Err(error(
+            ErrorKind::Prepare,
+            format!(
+                "`spec.target.user` is `{name}`, but only root can run the target as another user, and the harness runs as uid {euid}; run the harness as root or remove `user`"
+            ),
+        ));
+    }
+    let user = User::from_name(name)
+        .map_err(|err| {
+            error(
+                ErrorKind::Prepare,
+                format!("`spec.target.user`: failed to look up user `{name}`: {err}"),
+            )
+        })?
+        .ok_or_else(|| {
+            error(
+                ErrorKind::Prepare,
+                format!(
+                    "`spec.target.user`: user `{name}` does not exist on this machine; create it or name an existing user"
+                ),
+            )
+        })?;
+    let c_name = std::ffi::CString::new(name).map_err(|_| {
+        error(
+            ErrorKind::Prepare,
+            format!("`spec.target.user`: invalid user name `{name}`"),
+        )
+    })?;
+    let groups = getgrouplist(&c_name, user.gid).map_err(|err| {
+        error(
+            ErrorKind::Prepare,
+            format!("`spec.target.user`: failed to list the groups of `{name}`: {err}"),
+        )
+    })?;
+    chown(tmp, Some(user.uid), Some(user.gid)).map_err(|err| {
+        error(
+            ErrorKind::Prepare,
+            format!(
+                "failed to hand the temp dir {} to user `{name}` for `spec.target.user`: {err}",
+                tmp.display()
+            ),
+        )
+    })?;
+    Ok(RunAs {
+        name: name.to_owned(),
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+        home: user.dir,
     })
 }
 

@@ -18,7 +18,7 @@ use super::{
 
 /// Turns a parsed [`Document`] into a checked [`Experiment`].
 pub(super) struct Checker<'a> {
-    context: &'a Context<'a>,
+    pub(super) context: &'a Context<'a>,
     cargo_bins: BTreeSet<String>,
 }
 
@@ -116,10 +116,16 @@ impl<'a> Checker<'a> {
             faults.push(checked);
         }
 
+        let writes = match &spec.writes {
+            Some(writes) => Some(self.check_writes(writes, &target.ports)?),
+            None => None,
+        };
+
         let mut names = BTreeSet::new();
         let mut hypotheses = Vec::new();
         for (i, hypothesis) in spec.hypothesis.iter().enumerate() {
-            let checked = self.check_hypothesis(hypothesis, i, &target.ports, &faults)?;
+            let checked =
+                self.check_hypothesis(hypothesis, i, &target.ports, &faults, writes.is_some())?;
             if !names.insert(checked.name.clone()) {
                 return Err(cx.at(
                     hypothesis,
@@ -156,6 +162,7 @@ impl<'a> Checker<'a> {
             hypotheses,
             abort: spec.policy.abort,
             metrics,
+            writes,
             deny,
             cargo_bins: self.cargo_bins,
         })
@@ -232,6 +239,29 @@ impl<'a> Checker<'a> {
         }
 
         let ready = self.check_ready(&target.value.ready, ports)?;
+        if let Some(user) = &target.value.user
+            && (user.value.trim().is_empty() || user.value.contains(['/', ':', '\n']))
+        {
+            return Err(cx.at(
+                user,
+                "spec.target.user",
+                format!(
+                    "invalid user name `{}`; give the name of a user of this machine, such as `postgres`",
+                    user.value
+                ),
+            ));
+        }
+        let stop_signal = target
+            .value
+            .stop_signal
+            .unwrap_or(super::SignalName(nix::sys::signal::Signal::SIGTERM));
+        if stop_signal.0 == nix::sys::signal::Signal::SIGKILL {
+            return Err(cx.at(
+                target,
+                "spec.target.stop_signal",
+                "SIGKILL gives the target no chance to stop cleanly, and teardown sends it anyway after its grace period; choose a signal that asks for a stop, such as SIGTERM or SIGINT",
+            ));
+        }
         Ok(TargetConfig {
             program,
             args: target.value.args.clone(),
@@ -241,6 +271,8 @@ impl<'a> Checker<'a> {
             backoff,
             intensity: target.value.supervisor.intensity,
             ready,
+            user: target.value.user.as_ref().map(|user| user.value.clone()),
+            stop_signal,
         })
     }
 
@@ -401,7 +433,7 @@ impl<'a> Checker<'a> {
 
     /// Checks placeholder syntax and port names, and records the
     /// `${cargo_bin.NAME}` binaries that the run must resolve.
-    fn check_templates<T>(
+    pub(super) fn check_templates<T>(
         &mut self,
         at: &Spanned<T>,
         field: &str,
@@ -532,6 +564,7 @@ impl<'a> Checker<'a> {
         index: usize,
         ports: &[String],
         faults: &[Fault],
+        has_writes: bool,
     ) -> Result<Hypothesis, SpecError> {
         let cx = self.context;
         let spec = &spanned.value;
@@ -549,6 +582,7 @@ impl<'a> Checker<'a> {
             spec.exit.is_some(),
             spec.exec.is_some(),
             spec.metric.is_some(),
+            spec.writes.is_some(),
         ]
         .iter()
         .filter(|set| **set)
@@ -557,7 +591,7 @@ impl<'a> Checker<'a> {
             return Err(cx.at(
                 spanned,
                 field,
-                format!("{count} checks are set; set exactly one of `ttr`, `restarts`, `exit`, `exec` or `metric`"),
+                format!("{count} checks are set; set exactly one of `ttr`, `restarts`, `exit`, `exec`, `metric` or `writes`"),
             ));
         }
         if spec.metric.is_some() != spec.threshold.is_some() {
@@ -619,6 +653,27 @@ impl<'a> Checker<'a> {
                 ));
             }
             Check::Exit(exit.clone())
+        } else if let Some(writes) = &spec.writes {
+            if !has_writes {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.writes"),
+                    "a `writes` check needs a `spec.writes` block that says where the writes go",
+                ));
+            }
+            if writes.lost.is_none() && writes.duplicates.is_none() && writes.acknowledged.is_none()
+            {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.writes"),
+                    "no threshold is set; set at least one of `lost`, `duplicates` or `acknowledged`, such as `{lost: \"== 0\"}`",
+                ));
+            }
+            Check::Writes {
+                lost: writes.lost,
+                duplicates: writes.duplicates,
+                acknowledged: writes.acknowledged,
+            }
         } else if let (Some(metric), Some(threshold)) = (&spec.metric, spec.threshold) {
             let expr = crate::metrics::promql::Expr::parse(metric)
                 .map_err(|err| cx.at(spanned, format!("{field}.metric"), err.to_string()))?;
@@ -797,7 +852,7 @@ pub(crate) fn check_loopback_url(url: &str) -> Result<(), String> {
     check_loopback_host(host)
 }
 
-fn check_loopback_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_loopback_host(host: &str) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let is_loopback = host == "localhost"
         || host

@@ -37,6 +37,8 @@ pub struct Experiment {
     pub deny: Vec<Regex>,
     /// Every `${cargo_bin.NAME}` the spec uses.
     pub cargo_bins: BTreeSet<String>,
+    /// The writes issued while the faults fire, if the spec has them.
+    pub writes: Option<super::WritesConfig>,
 }
 
 /// What to run, with placeholders not yet expanded.
@@ -50,6 +52,10 @@ pub struct TargetConfig {
     pub backoff: Backoff,
     pub intensity: Intensity,
     pub ready: Readiness,
+    /// The user name the program runs as, if not the harness's own.
+    pub user: Option<String>,
+    /// The first signal of teardown.
+    pub stop_signal: SignalName,
 }
 
 /// The program of the target.
@@ -212,6 +218,13 @@ pub enum Check {
         threshold: Threshold<f64>,
         continuous: bool,
     },
+    /// Every acknowledged write of `spec.writes` is still present, counted
+    /// against the given thresholds.
+    Writes {
+        lost: Option<Threshold<u64>>,
+        duplicates: Option<Threshold<u64>>,
+        acknowledged: Option<Threshold<u64>>,
+    },
 }
 
 impl Check {
@@ -255,6 +268,25 @@ impl Check {
                     "at the end"
                 };
                 format!("metric {expr} {threshold} {when}")
+            }
+            Check::Writes {
+                lost,
+                duplicates,
+                acknowledged,
+            } => {
+                let parts: Vec<String> = [
+                    ("lost", lost),
+                    ("duplicates", duplicates),
+                    ("acknowledged", acknowledged),
+                ]
+                .into_iter()
+                .filter_map(|(name, threshold)| {
+                    threshold
+                        .as_ref()
+                        .map(|threshold| format!("{name} {threshold}"))
+                })
+                .collect();
+                format!("writes {}", parts.join(", "))
             }
         }
     }

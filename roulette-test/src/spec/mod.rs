@@ -12,6 +12,7 @@ mod load;
 mod location;
 mod placeholder;
 mod values;
+mod writes;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,10 @@ pub use experiment::{
 pub use load::{SpecError, load_file, load_str};
 pub use placeholder::{PlaceholderError, Placeholders};
 pub use values::{Comparison, Dur, SignalName, Threshold, format_duration, parse_duration};
+pub use writes::{
+    ExecWritesSpec, HttpWritesSpec, MAX_WRITE_COUNT, MAX_WRITE_RATE, PostgresWritesSpec,
+    RedisWritesSpec, WriteDriver, WritesCheckSpec, WritesConfig, WritesSpec, parse_rate,
+};
 
 /// The only `apiVersion` this version of the harness reads.
 pub const API_VERSION: &str = "roulette-test/v1alpha1";
@@ -68,6 +73,10 @@ pub struct ExperimentSpec {
     pub settle: Dur,
     #[serde(default)]
     pub load: Option<NotYetSupported>,
+    /// Uniquely identified writes issued while the faults fire, listed
+    /// afterwards for the `writes` hypothesis.
+    #[serde(default)]
+    pub writes: Option<Spanned<WritesSpec>>,
     #[serde(default)]
     pub policy: Policy,
     #[serde(default)]
@@ -100,6 +109,14 @@ pub struct Target {
     pub ready: Spanned<ReadySpec>,
     #[serde(default)]
     pub metrics: Option<Spanned<MetricsSpec>>,
+    /// The user the program runs as, switched to with setgid and setuid
+    /// in the child before exec. Needs a harness that runs as root.
+    #[serde(default)]
+    pub user: Option<Spanned<String>>,
+    /// The signal that teardown sends first; SIGKILL follows after the
+    /// teardown grace period.
+    #[serde(default)]
+    pub stop_signal: Option<SignalName>,
 }
 
 /// Restart policy of the supervisor.
@@ -484,6 +501,8 @@ pub struct HypothesisSpec {
     /// first fault to the end, not only at the end.
     #[serde(default)]
     pub during: Option<During>,
+    #[serde(default)]
+    pub writes: Option<WritesCheckSpec>,
     #[serde(default)]
     pub error_rate: Option<NotYetSupported>,
     #[serde(default)]

@@ -51,6 +51,22 @@ pub struct SupervisorConfig {
     /// A value unique to this experiment, set as `ROULETTE_EXPERIMENT_ID`
     /// in the target's environment so that its descendants can be found.
     pub marker: String,
+    /// The user the target runs as, when not the harness's own.
+    pub user: Option<RunAs>,
+    /// The first signal of teardown, sent to the process group.
+    pub stop_signal: Signal,
+}
+
+/// A user to run the target as, resolved before the first spawn so that
+/// the child only makes system calls between fork and exec.
+#[derive(Clone, Debug)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: nix::unistd::Uid,
+    pub gid: nix::unistd::Gid,
+    /// The supplementary groups of the user, from the group database.
+    pub groups: Vec<nix::unistd::Gid>,
+    pub home: PathBuf,
 }
 
 /// A started incarnation.
@@ -441,7 +457,8 @@ impl Supervisor {
         }
     }
 
-    /// Stops supervising: SIGTERM to the running incarnation's group,
+    /// Stops supervising: the stop signal (SIGTERM unless the spec sets
+    /// `stop_signal`) to the running incarnation's group,
     /// SIGKILL after `grace`, then SIGKILL to every group the experiment
     /// created. Returns what was left.
     pub async fn stop(&mut self, grace: Duration) -> StopOutcome {
@@ -508,6 +525,8 @@ mod tests {
                 within: Dur::from_secs(60),
             },
             marker: format!("unit-{script}"),
+            user: None,
+            stop_signal: Signal::SIGTERM,
         }
     }
 

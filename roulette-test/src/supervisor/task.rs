@@ -101,6 +101,29 @@ impl Task {
 
     fn spawn(&mut self, incarnation: u32) -> Result<Child, String> {
         let mut command = tokio::process::Command::new(&self.config.program);
+        if let Some(user) = &self.config.user {
+            // As `su` and `runuser` do; `target.env` may still override them.
+            command
+                .env("HOME", &user.home)
+                .env("USER", &user.name)
+                .env("LOGNAME", &user.name);
+            let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+            // SAFETY: the closure runs in the child between fork and exec.
+            // It makes only the setgroups, setgid and setuid system calls,
+            // which are async-signal-safe, and allocates nothing, because
+            // the group list was resolved before the fork. Groups and gid
+            // go first, since the child cannot change them after setuid.
+            // The child is already in its own process group and in its
+            // working directory when this runs.
+            unsafe {
+                command.pre_exec(move || {
+                    nix::unistd::setgroups(&groups)?;
+                    nix::unistd::setgid(gid)?;
+                    nix::unistd::setuid(uid)?;
+                    Ok(())
+                });
+            }
+        }
         command
             .args(&self.config.args)
             .envs(&self.config.env)
@@ -381,8 +404,8 @@ impl Task {
     ) -> StopOutcome {
         let mut killed_after_grace = false;
         if !grace.is_zero() {
-            let _ = process::signal_group(pid, Signal::SIGTERM);
-            // A group stopped by a freeze cannot act on SIGTERM until it
+            let _ = process::signal_group(pid, self.config.stop_signal);
+            // A group stopped by a freeze cannot act on the stop signal until it
             // is continued.
             let _ = process::signal_group(pid, Signal::SIGCONT);
         }
