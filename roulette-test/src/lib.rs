@@ -5,6 +5,7 @@ pub mod command;
 pub mod fault;
 pub mod harness;
 pub mod hypothesis;
+pub mod load;
 pub mod metrics;
 pub mod probe;
 pub mod report;

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+mod load;
 mod metric;
 
 pub use metric::MetricSamples;
@@ -22,6 +23,9 @@ pub struct Evidence<'a> {
     pub marker: Option<&'a str>,
     /// The collected series, for `metric` checks.
     pub metrics: Option<&'a MetricSamples<'a>>,
+    /// What the `load` block measured, for `error_rate` and `latency`
+    /// checks.
+    pub load: Option<&'a crate::report::LoadReport>,
 }
 
 /// Evaluates one hypothesis. `exec` checks run their command now, in
@@ -62,6 +66,21 @@ pub async fn evaluate(
             threshold,
             continuous,
         } => metric::check(name, expr, threshold, *continuous, evidence.metrics),
+        Check::ErrorRate { threshold, phase } => {
+            load::error_rate(name, threshold, *phase, evidence.load)
+        }
+        Check::Latency {
+            p50,
+            p95,
+            p99,
+            max,
+            phase,
+        } => load::latency(
+            name,
+            [("p50", p50), ("p95", p95), ("p99", p99), ("max", max)],
+            *phase,
+            evidence.load,
+        ),
         Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd, evidence.marker).await,
     }
 }

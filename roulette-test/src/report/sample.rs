@@ -90,6 +90,7 @@ pub(crate) fn failed_report() -> Report {
         ],
         restarts: 2,
         halted: None,
+        load: None,
         teardown: TeardownReport::default(),
         timeline: vec![
             Event {

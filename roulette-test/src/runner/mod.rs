@@ -10,6 +10,7 @@
 mod collect;
 mod prepare;
 mod recovery;
+mod traffic;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -66,6 +67,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         seed: experiment.seed.unwrap_or_else(random_seed),
         aborted: None,
         scrape_problems: Vec::new(),
+        load: None,
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
 
@@ -208,6 +210,8 @@ struct Run {
     aborted: Option<String>,
     /// Invalid expositions the metrics endpoints served.
     scrape_problems: Vec<String>,
+    /// What the `load` block measured.
+    load: Option<crate::report::LoadReport>,
 }
 
 async fn execute(
@@ -237,6 +241,19 @@ async fn execute(
         }
     }
     timeline.record(EventKind::SetupDone);
+
+    // The load starts before the schedule, so the time up to the first
+    // fault is its baseline.
+    let load = match &prepared.load {
+        Some(load) => match traffic::start(experiment, load, timeline) {
+            Ok(running) => Some(running),
+            Err(error) => {
+                run.error = Some(error);
+                return;
+            }
+        },
+        None => None,
+    };
 
     let mut rng = Rng::new(run.seed);
     let schedule_start = Instant::now();
@@ -348,6 +365,9 @@ async fn execute(
 
     timeline.record(EventKind::Settling);
     tokio::time::sleep(experiment.settle.0).await;
+    if let (Some(running), Some(config)) = (load, &prepared.load) {
+        run.load = Some(traffic::finish(running, config, timeline, &run.faults).await);
+    }
 
     let state = supervisor.state();
     let collection = match collector {
@@ -378,6 +398,7 @@ async fn execute(
         restarts: state.restarts(),
         marker: Some(&prepared.supervisor.marker),
         metrics: samples.as_ref(),
+        load: run.load.as_ref(),
     };
     let mut verdicts = Vec::new();
     for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
@@ -518,6 +539,7 @@ impl Run {
             restarts,
             halted,
             teardown,
+            load: self.load,
             timeline: timeline.events(),
             log_tail: logs.tail(LOG_TAIL_LINES),
             duration: timeline.offset(Instant::now()),

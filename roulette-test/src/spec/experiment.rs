@@ -37,6 +37,8 @@ pub struct Experiment {
     pub deny: Vec<Regex>,
     /// Every `${cargo_bin.NAME}` the spec uses.
     pub cargo_bins: BTreeSet<String>,
+    /// Traffic from the end of `setup` to the end of the settle period.
+    pub load: Option<super::LoadConfig>,
 }
 
 /// What to run, with placeholders not yet expanded.
@@ -200,6 +202,20 @@ pub enum Check {
         expr: crate::metrics::promql::Expr,
         threshold: Threshold<f64>,
         continuous: bool,
+    },
+    /// The share of failed load requests in `phase` meets the threshold.
+    ErrorRate {
+        threshold: Threshold<f64>,
+        phase: super::LoadPhase,
+    },
+    /// Latency percentiles of the load requests in `phase` meet their
+    /// thresholds.
+    Latency {
+        p50: Option<Threshold<Dur>>,
+        p95: Option<Threshold<Dur>>,
+        p99: Option<Threshold<Dur>>,
+        max: Option<Threshold<Dur>>,
+        phase: super::LoadPhase,
     },
 }
 

@@ -10,6 +10,7 @@ mod experiment;
 mod load;
 mod location;
 mod placeholder;
+mod traffic;
 mod values;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,9 @@ pub use experiment::{
 };
 pub use load::{SpecError, load_file, load_str};
 pub use placeholder::{PlaceholderError, Placeholders};
+pub use traffic::{
+    HttpLoadSpec, LatencySpec, LoadConfig, LoadPhase, LoadSpec, MAX_IN_FLIGHT, MAX_RATE, Rate,
+};
 pub use values::{Comparison, Dur, SignalName, Threshold, format_duration, parse_duration};
 
 /// The only `apiVersion` this version of the harness reads.
@@ -66,7 +70,7 @@ pub struct ExperimentSpec {
     #[serde(default = "default_settle")]
     pub settle: Dur,
     #[serde(default)]
-    pub load: Option<NotYetSupported>,
+    pub load: Option<Spanned<LoadSpec>>,
     #[serde(default)]
     pub policy: Policy,
     #[serde(default)]
@@ -473,10 +477,16 @@ pub struct HypothesisSpec {
     /// first fault to the end, not only at the end.
     #[serde(default)]
     pub during: Option<During>,
+    /// The share of failed load requests, such as `"< 0.5%"`.
     #[serde(default)]
-    pub error_rate: Option<NotYetSupported>,
+    pub error_rate: Option<Threshold<f64>>,
+    /// Thresholds on latency percentiles of the load requests.
     #[serde(default)]
-    pub latency: Option<NotYetSupported>,
+    pub latency: Option<LatencySpec>,
+    /// The part of the load window an `error_rate` or `latency` check
+    /// looks at; `all` by default.
+    #[serde(default)]
+    pub phase: Option<LoadPhase>,
 }
 
 /// A time-to-recover threshold: on every recovery, or on percentiles.

@@ -93,18 +93,12 @@ fn bare_number_duration_rejected() {
 
 #[test]
 fn unimplemented_field_rejected() {
-    let err = invalid("  hypothesis:", "  load: {http: {url: x}}\n  hypothesis:");
-    assert_eq!(err.field, "spec.load");
-    assert!(err.message.contains("not implemented"), "{}", err.message);
-}
-
-#[test]
-fn unimplemented_block_field_named() {
     let err = invalid(
-        "  hypothesis:",
-        "  load:\n    http:\n      url: x\n  hypothesis:",
+        "schedule: {every: 2s, count: 3}",
+        "schedule: {random: {count: 3, within: 10s}}",
     );
-    assert_eq!(err.field, "spec.load");
+    assert_eq!(err.field, "spec.faults[0].schedule.random");
+    assert!(err.message.contains("not implemented"), "{}", err.message);
 }
 
 #[test]

@@ -1,0 +1,153 @@
+//! Traffic during an experiment: HTTP requests at a fixed rate, from the
+//! end of `setup` to the end of the settle period, with every request's
+//! outcome and latency.
+//!
+//! The load is open-loop: request `i` is due at `start + i / rate`
+//! whatever happened to the earlier ones, and its latency runs from that
+//! intended send time to its end (see [`generator`]). Requests in flight
+//! are bounded by `max_in_flight`; a request that finds no free slot
+//! before its timeout ends as [`RequestOutcome::NotSent`]. After the run,
+//! [`summary`] splits the requests into phases (before the first fault,
+//! during recoveries, between them, after the last one) by their intended
+//! send time, and sums them up in HDR histograms.
+//!
+//! The requests run on a thread of their own with its own Tokio runtime,
+//! so that the load and the harness's probes do not delay each other.
+
+pub mod generator;
+mod http;
+pub mod summary;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+pub use http::HttpLoad;
+
+/// How one request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// A response with the expected status.
+    Ok { status: u16 },
+    /// A response with another status.
+    Status(u16),
+    /// Nothing listened on the port.
+    ConnectionRefused,
+    /// The connection was reset or closed before the response was
+    /// complete.
+    ConnectionClosed,
+    /// No complete response before the timeout.
+    Timeout,
+    /// No slot of `max_in_flight` was free before the timeout, so the
+    /// request was never sent.
+    NotSent,
+    /// Any other error.
+    Other,
+}
+
+impl RequestOutcome {
+    /// Returns whether the request succeeded.
+    pub fn is_success(self) -> bool {
+        matches!(self, RequestOutcome::Ok { .. })
+    }
+}
+
+/// One request, with its times as offsets from the start of the load.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RequestRecord {
+    /// When the schedule meant to send it.
+    pub intended: Duration,
+    /// When it was sent; `None` when it was never sent.
+    pub sent: Option<Duration>,
+    /// When its response, error or timeout ended it.
+    pub ended: Duration,
+    pub outcome: RequestOutcome,
+}
+
+impl RequestRecord {
+    /// The latency, from the intended send time to the end.
+    pub fn latency(&self) -> Duration {
+        self.ended.saturating_sub(self.intended)
+    }
+}
+
+/// What a load produced.
+#[derive(Clone, Debug, Default)]
+pub struct Generated {
+    /// Every request, sorted by intended send time.
+    pub records: Vec<RequestRecord>,
+    /// The first distinct messages of `other` errors.
+    pub other_messages: Vec<String>,
+}
+
+/// A load running on its own thread. Dropping it stops the load.
+pub struct RunningLoad {
+    stop: Option<oneshot::Sender<()>>,
+    done: oneshot::Receiver<Generated>,
+    /// When the schedule started.
+    pub started: std::time::Instant,
+}
+
+/// The result of a finished load.
+pub struct FinishedLoad {
+    pub generated: Generated,
+    pub started: std::time::Instant,
+    pub stopped: std::time::Instant,
+}
+
+impl RunningLoad {
+    /// Starts sending requests at once. The load stops when
+    /// [`RunningLoad::finish`] is called, when this value is dropped, or
+    /// after `max_duration`, whichever comes first.
+    pub fn start(load: HttpLoad, max_duration: Duration) -> std::io::Result<RunningLoad> {
+        let (stop, stop_receiver) = oneshot::channel();
+        let (done_sender, done) = oneshot::channel();
+        let (started_sender, started_receiver) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(String::from("roulette-load"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = started_sender.send(Err(err));
+                        return;
+                    }
+                };
+                let plan = load.plan(max_duration);
+                let transport = Arc::new(load);
+                let generated = runtime.block_on(async move {
+                    let start = tokio::time::Instant::now();
+                    let _ = started_sender.send(Ok(start.into_std()));
+                    generator::generate(transport, plan, start, stop_receiver).await
+                });
+                let _ = done_sender.send(generated);
+            })?;
+        let started = started_receiver
+            .recv()
+            .map_err(|_| std::io::Error::other("the load thread ended before it started"))??;
+        Ok(RunningLoad {
+            stop: Some(stop),
+            done,
+            started,
+        })
+    }
+
+    /// Stops sending, waits for the requests in flight (each ends within
+    /// its timeout) and returns every request.
+    pub async fn finish(mut self) -> FinishedLoad {
+        let stopped = std::time::Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let generated = (&mut self.done).await.unwrap_or_default();
+        FinishedLoad {
+            generated,
+            started: self.started,
+            stopped,
+        }
+    }
+}
