@@ -8,8 +8,10 @@
 //! are bounded by `max_in_flight`; a request that finds no free slot
 //! before its timeout ends as [`RequestOutcome::NotSent`]. After the run,
 //! [`summary`] splits the requests into phases (before the first fault,
-//! during recoveries, between them, after the last one) by their intended
-//! send time, and sums them up in HDR histograms.
+//! during recoveries, between them, after the last one), and sums them
+//! up in HDR histograms. A request that was in flight during a recovery
+//! belongs to `recovery`; any other belongs to the phase of its intended
+//! send time.
 //!
 //! The requests run on a thread of their own with its own Tokio runtime,
 //! so that the load and the harness's probes do not delay each other.

@@ -1,6 +1,7 @@
 //! Turns the requests of a load into a [`LoadReport`]: each request is
-//! placed in a phase by its intended send time, counted by outcome, and
-//! its latency recorded in the HDR histogram of its phase.
+//! placed in a phase (`recovery` when it was in flight during a recovery,
+//! otherwise the phase of its intended send time), counted by outcome,
+//! and its latency recorded in the HDR histogram of its phase.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -49,6 +50,22 @@ impl Phases {
         Phases {
             first_fault: faults.iter().map(|fault| fault.at).min(),
             recoveries,
+        }
+    }
+
+    /// The phase of a request that was due at `intended` and ended at
+    /// `ended`: `recovery` when it was in flight during any part of a
+    /// recovery (so a request cut off by a fault counts there), otherwise
+    /// the phase of its intended send time.
+    pub fn phase_of(&self, intended: Duration, ended: Duration) -> LoadPhase {
+        let overlaps = self
+            .recoveries
+            .iter()
+            .any(|(start, end)| *start <= ended && intended < *end);
+        if overlaps {
+            LoadPhase::Recovery
+        } else {
+            self.phase_at(intended)
         }
     }
 
@@ -133,7 +150,7 @@ pub fn summarize(
     let mut by_phase: BTreeMap<LoadPhase, Vec<&RequestRecord>> = BTreeMap::new();
     for record in records {
         by_phase.entry(LoadPhase::All).or_default().push(record);
-        let phase = phases.phase_at(started_at + record.intended);
+        let phase = phases.phase_of(started_at + record.intended, started_at + record.ended);
         by_phase.entry(phase).or_default().push(record);
     }
     let covered = phases.durations(started_at, stopped_at);
@@ -315,6 +332,12 @@ mod tests {
         assert_eq!(phases.phase_at(ms(1200)), LoadPhase::Between);
         assert_eq!(phases.phase_at(ms(2050)), LoadPhase::Recovery);
         assert_eq!(phases.phase_at(ms(2100)), LoadPhase::After);
+
+        // A request in flight when a fault fires counts in its recovery.
+        assert_eq!(phases.phase_of(ms(990), ms(1001)), LoadPhase::Recovery);
+        assert_eq!(phases.phase_of(ms(990), ms(999)), LoadPhase::Before);
+        assert_eq!(phases.phase_of(ms(1199), ms(1300)), LoadPhase::Recovery);
+        assert_eq!(phases.phase_of(ms(1200), ms(1300)), LoadPhase::Between);
 
         let covered = phases.durations(ms(500), ms(3000));
         assert_eq!(covered[&LoadPhase::All], ms(2500));

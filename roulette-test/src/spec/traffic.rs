@@ -245,7 +245,8 @@ impl Serialize for Rate {
 }
 
 /// The part of the load window that an `error_rate` or `latency` check
-/// looks at. Each request belongs to the phase of its intended send time.
+/// looks at. A request that was in flight during a recovery belongs to
+/// `recovery`; any other belongs to the phase of its intended send time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadPhase {
