@@ -54,7 +54,11 @@ fn load(yaml: &str) -> Experiment {
 
 /// Asserts that no incarnation of the run is alive any more.
 fn assert_no_process_left(report: &Report) {
-    assert!(report.teardown.survivors.is_empty(), "{:?}", report.teardown);
+    assert!(
+        report.teardown.survivors.is_empty(),
+        "{:?}",
+        report.teardown
+    );
     for event in &report.timeline {
         if let EventKind::Spawned { pid, .. } = event.kind {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -103,7 +107,11 @@ fn freeze_shows_in_latency() {
     );
     // Nothing fails: the frozen worker answers every request late.
     assert_eq!(all.outcomes.errors(), 0, "{text}");
-    assert!(recovery.requests >= 150, "{} requests\n{text}", recovery.requests);
+    assert!(
+        recovery.requests >= 150,
+        "{} requests\n{text}",
+        recovery.requests
+    );
     assert!(text.contains("load: GET http://127.0.0.1:"), "{text}");
 }
 
@@ -119,12 +127,18 @@ fn load_results_in_json_and_markdown() {
     let achieved = load["achieved_rate"].as_f64().unwrap();
     assert!((150.0..=210.0).contains(&achieved), "achieved {achieved}/s");
     let phases = load["phases"].as_array().unwrap();
-    let names: Vec<&str> = phases.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    let names: Vec<&str> = phases
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["all", "before", "recovery", "between", "after"]);
     assert!(phases[0]["latency"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(load["incarnations"][0]["incarnation"], 1);
 
     let markdown = render_markdown(&report);
-    assert!(markdown.contains("**Load:** GET http://127.0.0.1:"), "{markdown}");
+    assert!(
+        markdown.contains("**Load:** GET http://127.0.0.1:"),
+        "{markdown}"
+    );
     assert!(markdown.contains("| recovery |"), "{markdown}");
 }

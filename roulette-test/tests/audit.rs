@@ -36,6 +36,7 @@ fn empty_report(name: &str) -> Report {
         verdicts: Vec::new(),
         restarts: 0,
         halted: None,
+        load: None,
         teardown: TeardownReport::default(),
         timeline: Vec::new(),
         log_tail: Vec::new(),

@@ -8,10 +8,7 @@ use crate::spec::{Dur, LoadPhase, Threshold, format_duration};
 
 /// Finds the phase a check looks at, or the verdict that it cannot be
 /// judged: no load ran, or no request was due in the phase.
-fn phase_of<'a>(
-    load: Option<&'a LoadReport>,
-    phase: LoadPhase,
-) -> Result<&'a PhaseLoad, (String, String)> {
+fn phase_of(load: Option<&LoadReport>, phase: LoadPhase) -> Result<&PhaseLoad, (String, String)> {
     let Some(load) = load else {
         return Err((
             String::from("no load"),
@@ -44,7 +41,14 @@ pub fn error_rate(
     phase: LoadPhase,
     load: Option<&LoadReport>,
 ) -> Verdict {
-    let written = with_phase(format!("{} {}", threshold.op.symbol(), format_percent(threshold.value)), phase);
+    let written = with_phase(
+        format!(
+            "{} {}",
+            threshold.op.symbol(),
+            format_percent(threshold.value)
+        ),
+        phase,
+    );
     let entry = match phase_of(load, phase) {
         Ok(entry) => entry,
         Err((measured, reason)) => {
@@ -109,9 +113,7 @@ pub fn latency(
             };
         }
     };
-    let summary = entry
-        .latency
-        .expect("a phase with requests has latencies");
+    let summary = entry.latency.expect("a phase with requests has latencies");
     let mut measured = Vec::new();
     let mut misses = Vec::new();
     for (label, threshold) in thresholds {
@@ -225,7 +227,11 @@ mod tests {
         let report = load(1000, 0, 10);
         let verdict = error_rate("few".into(), &threshold, LoadPhase::After, Some(&report));
         assert!(!verdict.holds);
-        assert!(verdict.reason.contains("phase `after`"), "{}", verdict.reason);
+        assert!(
+            verdict.reason.contains("phase `after`"),
+            "{}",
+            verdict.reason
+        );
         let verdict = error_rate("few".into(), &threshold, LoadPhase::All, None);
         assert!(!verdict.holds);
     }

@@ -178,7 +178,10 @@ mod tests {
         async fn send(&self) -> (RequestOutcome, Option<String>) {
             let service = Duration::from_millis(1);
             let now = Instant::now();
-            let stall = (self.start + Duration::from_secs(1), self.start + Duration::from_secs(2));
+            let stall = (
+                self.start + Duration::from_secs(1),
+                self.start + Duration::from_secs(2),
+            );
             let done = {
                 let mut busy = self.busy_until.lock().unwrap();
                 let mut begin = (*busy).max(now);
@@ -216,7 +219,10 @@ mod tests {
         for (index, record) in generated.records.iter().enumerate() {
             assert_eq!(record.intended, Duration::from_millis(10 * index as u64));
             let lag = record.sent.unwrap() - record.intended;
-            assert!(lag < Duration::from_millis(2), "request {index} sent {lag:?} late");
+            assert!(
+                lag < Duration::from_millis(2),
+                "request {index} sent {lag:?} late"
+            );
         }
     }
 
@@ -227,20 +233,10 @@ mod tests {
         let generated = run_against_stall(1).await;
         assert!(generated.records.iter().all(|r| r.outcome.is_success()));
 
-        let from_intended = latency_summary(
-            generated
-                .records
-                .iter()
-                .map(|r| r.ended - r.intended),
-        )
-        .unwrap();
-        let from_sent = latency_summary(
-            generated
-                .records
-                .iter()
-                .map(|r| r.ended - r.sent.unwrap()),
-        )
-        .unwrap();
+        let from_intended =
+            latency_summary(generated.records.iter().map(|r| r.ended - r.intended)).unwrap();
+        let from_sent =
+            latency_summary(generated.records.iter().map(|r| r.ended - r.sent.unwrap())).unwrap();
 
         // A third of the requests were due during the 1 s stall.
         assert!(

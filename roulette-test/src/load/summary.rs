@@ -322,10 +322,8 @@ mod tests {
 
     #[test]
     fn phases_split_the_window() {
-        let phases = Phases::from_faults(&[
-            fault(1000, recovered(200)),
-            fault(2000, recovered(100)),
-        ]);
+        let phases =
+            Phases::from_faults(&[fault(1000, recovered(200)), fault(2000, recovered(100))]);
         assert_eq!(phases.phase_at(ms(999)), LoadPhase::Before);
         assert_eq!(phases.phase_at(ms(1000)), LoadPhase::Recovery);
         assert_eq!(phases.phase_at(ms(1199)), LoadPhase::Recovery);

@@ -197,7 +197,9 @@ fn phase_rows(load: &LoadReport) -> Vec<[String; 9]> {
                 d(phase.duration),
                 phase.requests.to_string(),
                 phase.outcomes.errors().to_string(),
-                phase.error_rate.map_or_else(|| String::from("-"), format_percent),
+                phase
+                    .error_rate
+                    .map_or_else(|| String::from("-"), format_percent),
                 latency(|l| l.p50),
                 latency(|l| l.p95),
                 latency(|l| l.p99),

@@ -12,12 +12,11 @@ pub(super) fn start(
     load: &HttpLoad,
     timeline: &Timeline,
 ) -> Result<RunningLoad, ExperimentError> {
-    let running = RunningLoad::start(load.clone(), experiment.timeout.0).map_err(|err| {
-        ExperimentError {
+    let running =
+        RunningLoad::start(load.clone(), experiment.timeout.0).map_err(|err| ExperimentError {
             kind: ErrorKind::Prepare,
             message: format!("failed to start the load thread: {err}"),
-        }
-    })?;
+        })?;
     let description = experiment
         .load
         .as_ref()

@@ -448,7 +448,11 @@ spec:
         let err = load(&text).expect_err("no load block");
         let invalid = err.invalid().unwrap();
         assert_eq!(invalid.field, "spec.hypothesis[0].error_rate");
-        assert!(invalid.message.contains("add `spec.load`"), "{}", invalid.message);
+        assert!(
+            invalid.message.contains("add `spec.load`"),
+            "{}",
+            invalid.message
+        );
     }
 
     #[test]
