@@ -1,5 +1,5 @@
 //! The open-loop schedule: request `i` is due at `start + i / rate`,
-//! whether or not earlier requests have been answered, and its latency
+//! whether or not earlier requests have completed, and its latency
 //! runs from that intended time. A server that stalls therefore shows
 //! the stall in the latency of every request that was due during it,
 //! not only in the few that were already in flight (the coordinated
@@ -34,14 +34,14 @@ pub struct Plan {
     pub timeout: Duration,
     /// Requests in flight at once.
     pub max_in_flight: usize,
-    /// The longest the load may run if nobody stops it.
+    /// The maximum time the load runs when no stop arrives.
     pub max_duration: Duration,
 }
 
 impl Plan {
-    /// The intended send time of request `index`, as an offset from the
-    /// start. Computed from the index rather than summed, so that rounding
-    /// does not drift over a long run.
+    /// Returns the intended send time of request `index`, as an offset
+    /// from the start. It is computed from the index rather than summed,
+    /// so that rounding does not drift over a long run.
     fn offset_of(&self, index: u64) -> Duration {
         Duration::from_secs_f64(index as f64 / self.per_second)
     }
@@ -119,9 +119,9 @@ fn collect(
     }
 }
 
-/// One request: waits for a free slot, sends, and records the outcome.
-/// Both the wait and the request count against the timeout, from the
-/// intended send time.
+/// Sends one request: waits for a free slot, sends, and records the
+/// outcome. Both the wait and the request count against the timeout,
+/// from the intended send time.
 async fn request<T: Transport>(
     transport: Arc<T>,
     slots: Arc<Semaphore>,
@@ -167,8 +167,8 @@ mod tests {
     use crate::load::summary::latency_summary;
 
     /// A server on one connection that stalls from 1 s to 2 s after the
-    /// start: a request that arrives during the stall is answered when it
-    /// ends, and the server handles one request at a time.
+    /// start. A request that arrives during the stall completes when the
+    /// stall ends, and the server handles one request at a time.
     struct StallingServer {
         start: Instant,
         busy_until: Mutex<Instant>,

@@ -68,7 +68,7 @@ impl HttpLoad {
         })
     }
 
-    /// The schedule of this load.
+    /// Returns the schedule of this load.
     pub(super) fn plan(&self, max_duration: Duration) -> Plan {
         Plan {
             per_second: self.per_second,

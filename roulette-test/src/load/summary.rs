@@ -1,7 +1,7 @@
-//! Turns the requests of a load into a [`LoadReport`]: each request is
-//! placed in a phase (`recovery` when it was in flight during a recovery,
-//! otherwise the phase of its intended send time), counted by outcome,
-//! and its latency recorded in the HDR histogram of its phase.
+//! Turns the requests of a load into a [`LoadReport`]. Each request is
+//! placed in a phase: `recovery` when it was in flight during a recovery,
+//! otherwise the phase of its intended send time. It is counted by
+//! outcome, and its latency goes into the HDR histogram of its phase.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -53,10 +53,10 @@ impl Phases {
         }
     }
 
-    /// The phase of a request that was due at `intended` and ended at
-    /// `ended`: `recovery` when it was in flight during any part of a
-    /// recovery (so a request cut off by a fault counts there), otherwise
-    /// the phase of its intended send time.
+    /// Returns the phase of a request that was due at `intended` and
+    /// ended at `ended`. That is `recovery` when it was in flight during
+    /// any part of a recovery, so a request cut off by a fault counts
+    /// there. Otherwise it is the phase of its intended send time.
     pub fn phase_of(&self, intended: Duration, ended: Duration) -> LoadPhase {
         let overlaps = self
             .recoveries
@@ -69,7 +69,7 @@ impl Phases {
         }
     }
 
-    /// The phase of the instant `at`.
+    /// Returns the phase of the instant `at`.
     pub fn phase_at(&self, at: Duration) -> LoadPhase {
         let Some(first) = self.first_fault else {
             return LoadPhase::Before;
@@ -91,7 +91,7 @@ impl Phases {
         }
     }
 
-    /// The time each phase covers within `[from, to)`.
+    /// Returns the time each phase covers within `[from, to)`.
     fn durations(&self, from: Duration, to: Duration) -> BTreeMap<LoadPhase, Duration> {
         let clip = |at: Duration| at.clamp(from, to);
         let mut covered = BTreeMap::new();

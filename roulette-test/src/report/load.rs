@@ -12,12 +12,12 @@ use super::millis;
 use crate::spec::LoadPhase;
 use crate::spec::format_duration as d;
 
-/// What the load of an experiment measured.
+/// The measurements of an experiment's load.
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadReport {
     /// The method and URL, such as `GET http://127.0.0.1:41234/work`.
     pub request: String,
-    /// The rate the spec asks for, per second.
+    /// The rate the spec sets, per second.
     pub target_rate: f64,
     /// Requests sent per second over the load window.
     pub achieved_rate: f64,
@@ -51,7 +51,7 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// The entry of `phase`.
+    /// Returns the entry of `phase`.
     pub fn phase(&self, phase: LoadPhase) -> Option<&PhaseLoad> {
         self.phases.iter().find(|entry| entry.phase == phase)
     }
@@ -93,7 +93,7 @@ pub struct OutcomeCounts {
 }
 
 impl OutcomeCounts {
-    /// Every request that did not succeed.
+    /// Counts every request that did not succeed.
     pub fn errors(&self) -> u64 {
         self.http_status
             + self.connection_refused
@@ -103,7 +103,7 @@ impl OutcomeCounts {
             + self.other
     }
 
-    /// The errors by kind, such as `3 connection refused, 1 HTTP 503`, or
+    /// Describes the errors by kind, such as `3 connection refused, 1 HTTP 503`, or
     /// `no errors`.
     pub fn describe_errors(&self) -> String {
         let mut parts = Vec::new();
@@ -165,7 +165,7 @@ fn rate(per_second: f64) -> String {
     }
 }
 
-/// The summary line of the load.
+/// Formats the summary line of the load.
 fn headline(load: &LoadReport) -> String {
     format!(
         "{}, target {}, achieved {} ({} sent of {} scheduled in {}), send lag p99 {}, max {}",
@@ -180,7 +180,7 @@ fn headline(load: &LoadReport) -> String {
     )
 }
 
-/// One row per phase: phase, time, requests, errors, error rate, p50,
+/// Formats one row per phase: phase, time, requests, errors, error rate, p50,
 /// p95, p99, max.
 fn phase_rows(load: &LoadReport) -> Vec<[String; 9]> {
     load.phases

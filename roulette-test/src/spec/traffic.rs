@@ -18,10 +18,10 @@ use super::Dur;
 /// can serve only measures the harness.
 pub const MAX_RATE: f64 = 10_000.0;
 
-/// The highest `max_in_flight`: each request in flight holds a socket.
+/// The highest `max_in_flight`, because each request in flight uses a socket.
 pub const MAX_IN_FLIGHT: u32 = 1024;
 
-/// The longest per-request `timeout`.
+/// The maximum per-request `timeout`.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// HTTP methods a load block may send.
@@ -79,20 +79,20 @@ pub struct LoadConfig {
     pub rate: Rate,
     /// The time limit of one request, counted from its intended send time.
     pub timeout: Dur,
-    /// Requests in flight at once; a request that finds no free slot
+    /// Requests in flight at once. A request that finds no free slot
     /// within its timeout is counted as not sent.
     pub max_in_flight: u32,
 }
 
 impl LoadConfig {
-    /// The load in a few words, for reports and plans.
+    /// Describes the load in a few words, for reports and plans.
     pub fn describe(&self) -> String {
         format!("http {} {} at {}", self.method, self.url, self.rate)
     }
 }
 
-/// Checks the values of a `load` block that serde cannot check. `field`
-/// errors name the field under `spec.load.http`.
+/// Checks the values of a `load` block that serde cannot check. An error
+/// returns the field name under `spec.load.http` and the message.
 pub(super) fn check_http_load(spec: &HttpLoadSpec) -> Result<(), (&'static str, String)> {
     if spec.rate.value.per_second > MAX_RATE {
         return Err((
@@ -166,7 +166,7 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// The time between two requests.
+    /// Returns the time between two requests.
     pub fn interval(self) -> Duration {
         Duration::from_secs_f64(1.0 / self.per_second)
     }
@@ -273,7 +273,7 @@ impl LoadPhase {
         LoadPhase::After,
     ];
 
-    /// The phase as written in a spec.
+    /// Returns the phase as written in a spec.
     pub fn as_str(self) -> &'static str {
         match self {
             LoadPhase::All => "all",
