@@ -190,7 +190,8 @@ fn validate_rejects_unimplemented_field() {
 
     assert_eq!(run.code(), Some(2), "{}", run.output());
     assert!(
-        run.stderr.contains("field `spec.faults[0].schedule.random`:"),
+        run.stderr
+            .contains("field `spec.faults[0].schedule.random`:"),
         "{}",
         run.output()
     );
