@@ -143,3 +143,76 @@ fn classify(err: &reqwest::Error) -> (RequestOutcome, Option<String>) {
     }
     (RequestOutcome::Other, Some(text))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn load_to(url: &str, status: Option<u16>) -> HttpLoad {
+        HttpLoad::new(
+            "GET",
+            url,
+            &[],
+            None,
+            status,
+            10.0,
+            Duration::from_secs(2),
+            4,
+        )
+        .unwrap()
+    }
+
+    /// Accepts one connection on 127.0.0.1, reads the request and writes
+    /// `response`, then closes the connection.
+    async fn serve_once(response: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream.write_all(response).await;
+        });
+        format!("http://{address}/work")
+    }
+
+    #[tokio::test]
+    async fn expected_status_is_ok() {
+        let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone").await;
+        let (outcome, _) = load_to(&url, None).send().await;
+        assert_eq!(outcome, RequestOutcome::Ok { status: 200 });
+    }
+
+    #[tokio::test]
+    async fn other_status_is_counted() {
+        let url =
+            serve_once(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n").await;
+        let (outcome, _) = load_to(&url, None).send().await;
+        assert_eq!(outcome, RequestOutcome::Status(503));
+        let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+        let (outcome, _) = load_to(&url, Some(201)).send().await;
+        assert_eq!(outcome, RequestOutcome::Status(200));
+    }
+
+    #[tokio::test]
+    async fn closed_port_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let (outcome, message) = load_to(&format!("http://{address}/"), None).send().await;
+        assert_eq!(outcome, RequestOutcome::ConnectionRefused, "{message:?}");
+    }
+
+    #[tokio::test]
+    async fn cut_response_is_closed() {
+        let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial").await;
+        let (outcome, message) = load_to(&url, None).send().await;
+        assert_eq!(outcome, RequestOutcome::ConnectionClosed, "{message:?}");
+        let url = serve_once(b"").await;
+        let (outcome, message) = load_to(&url, None).send().await;
+        assert_eq!(outcome, RequestOutcome::ConnectionClosed, "{message:?}");
+    }
+}

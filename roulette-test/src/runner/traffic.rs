@@ -17,10 +17,7 @@ pub(super) fn start(
             kind: ErrorKind::Prepare,
             message: format!("failed to start the load thread: {err}"),
         })?;
-    let description = experiment
-        .load
-        .as_ref()
-        .map_or_else(String::new, |config| config.describe());
+    let description = format!("{} {} at {}/s", load.method, load.url, load.per_second);
     timeline.record_at(
         running.started,
         EventKind::LoadStarted { load: description },
