@@ -281,3 +281,122 @@ pub(super) fn write_markdown(load: &LoadReport, out: &mut String, inline: fn(&st
         let _ = writeln!(out, "Errors by kind:\n\n{}\n", errors.join("\n"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> LoadReport {
+        let millis = Duration::from_millis;
+        let phase = |phase, requests: u64, refused: u64| PhaseLoad {
+            phase,
+            duration: millis(1000),
+            requests,
+            outcomes: OutcomeCounts {
+                ok: requests - refused - 2 * u64::from(refused > 0),
+                http_status: 2 * u64::from(refused > 0),
+                connection_refused: refused,
+                statuses: if refused > 0 {
+                    BTreeMap::from([(503, 2)])
+                } else {
+                    BTreeMap::new()
+                },
+                ..OutcomeCounts::default()
+            },
+            error_rate: (requests > 0)
+                .then(|| (refused + 2 * u64::from(refused > 0)) as f64 / requests as f64),
+            latency: (requests > 0).then_some(LatencySummary {
+                p50: millis(2),
+                p95: millis(5),
+                p99: millis(9),
+                max: millis(30),
+            }),
+        };
+        LoadReport {
+            request: String::from("GET http://127.0.0.1:4000/work"),
+            target_rate: 200.0,
+            achieved_rate: 199.6,
+            started_at: millis(130),
+            duration: millis(5000),
+            scheduled: 1000,
+            sent: 998,
+            timeout: millis(1000),
+            max_in_flight: 256,
+            send_lag_p99: millis(3),
+            send_lag_max: millis(7),
+            phases: vec![
+                phase(LoadPhase::All, 1000, 10),
+                phase(LoadPhase::Before, 300, 0),
+                phase(LoadPhase::Recovery, 100, 10),
+                phase(LoadPhase::Between, 0, 0),
+                phase(LoadPhase::After, 600, 0),
+            ],
+            incarnations: vec![IncarnationLoad {
+                incarnation: 1,
+                responses: 290,
+                ok: 290,
+            }],
+            other_errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn text_lists_phases_and_errors() {
+        let mut out = String::new();
+        write_text(&sample(), &mut out);
+        assert!(
+            out.contains("load: GET http://127.0.0.1:4000/work, target 200/s, achieved 200/s (998 sent of 1000 scheduled in 5s)"),
+            "{out}"
+        );
+        let recovery = out
+            .lines()
+            .find(|line| line.trim_start().starts_with("recovery "))
+            .unwrap();
+        let cells: Vec<&str> = recovery.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "recovery", "1s", "100", "12", "12.00%", "2ms", "5ms", "9ms", "30ms"
+            ]
+        );
+        assert!(
+            out.contains("  recovery errors: 2 HTTP 503, 10 connection refused"),
+            "{out}"
+        );
+        assert!(out.contains("between   1s    0"), "{out}");
+        assert!(out.contains("responses by incarnation: #1 290"), "{out}");
+    }
+
+    #[test]
+    fn markdown_has_phase_table() {
+        let mut out = String::new();
+        write_markdown(&sample(), &mut out, |text| text.to_owned());
+        assert!(
+            out.contains("| recovery | 1s | 100 | 12 | 12.00% | 2ms | 5ms | 9ms | 30ms |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| between | 1s | 0 | 0 | - | - | - | - | - |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("- recovery: 2 HTTP 503, 10 connection refused"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn errors_described_by_kind() {
+        let counts = OutcomeCounts {
+            timeout: 3,
+            not_sent: 1,
+            ..OutcomeCounts::default()
+        };
+        assert_eq!(counts.errors(), 4);
+        assert_eq!(
+            counts.describe_errors(),
+            "3 timeout, 1 not sent (max_in_flight)"
+        );
+        assert_eq!(OutcomeCounts::default().describe_errors(), "no errors");
+    }
+}
