@@ -50,8 +50,11 @@ impl HttpLoad {
                 .map_err(|_| format!("invalid value of header `{name}`"))?;
             header_map.insert(name, value);
         }
+        // A redirect could lead off this machine, so a 3xx response is an
+        // outcome like any other status and is never followed.
         let client = reqwest::Client::builder()
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(max_in_flight as usize)
             .build()
             .map_err(|err| format!("failed to build the HTTP client: {err}"))?;
@@ -195,6 +198,18 @@ mod tests {
         let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
         let (outcome, _) = load_to(&url, Some(201)).send().await;
         assert_eq!(outcome, RequestOutcome::Status(200));
+    }
+
+    #[tokio::test]
+    async fn redirect_not_followed() {
+        // Port 1 on loopback: were the redirect followed, the outcome
+        // would be a refused connection instead of the 302.
+        let url = serve_once(
+            b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await;
+        let (outcome, _) = load_to(&url, None).send().await;
+        assert_eq!(outcome, RequestOutcome::Status(302));
     }
 
     #[tokio::test]
