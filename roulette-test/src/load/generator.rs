@@ -99,7 +99,7 @@ pub async fn generate<T: Transport>(
         collect(&mut generated, finished);
     }
     tasks.abort_all();
-    generated.records.sort_by_key(|record| record.intended);
+    generated.records.sort_by_key(RequestRecord::intended);
     generated
 }
 
@@ -134,12 +134,8 @@ async fn request<T: Transport>(
         // A slot that frees at the deadline leaves no time to send.
         Ok(Ok(permit)) if Instant::now() < deadline => permit,
         _ => {
-            let record = RequestRecord {
-                intended,
-                sent: None,
-                ended: Instant::now().saturating_duration_since(start),
-                outcome: RequestOutcome::NotSent,
-            };
+            let ended = Instant::now().saturating_duration_since(start);
+            let record = RequestRecord::new(intended, None, ended, RequestOutcome::NotSent);
             return (record, None);
         }
     };
@@ -150,12 +146,7 @@ async fn request<T: Transport>(
     };
     let ended = Instant::now().saturating_duration_since(start);
     drop(permit);
-    let record = RequestRecord {
-        intended,
-        sent: Some(sent),
-        ended,
-        outcome,
-    };
+    let record = RequestRecord::new(intended, Some(sent), ended, outcome);
     (record, message)
 }
 
@@ -217,8 +208,8 @@ mod tests {
         let generated = run_against_stall(1024).await;
         assert_eq!(generated.records.len(), 300);
         for (index, record) in generated.records.iter().enumerate() {
-            assert_eq!(record.intended, Duration::from_millis(10 * index as u64));
-            let lag = record.sent.unwrap() - record.intended;
+            assert_eq!(record.intended(), Duration::from_millis(10 * index as u64));
+            let lag = record.sent().unwrap() - record.intended();
             assert!(
                 lag < Duration::from_millis(2),
                 "request {index} sent {lag:?} late"
@@ -233,10 +224,14 @@ mod tests {
         let generated = run_against_stall(1).await;
         assert!(generated.records.iter().all(|r| r.outcome.is_success()));
 
-        let from_intended =
-            latency_summary(generated.records.iter().map(|r| r.ended - r.intended)).unwrap();
-        let from_sent =
-            latency_summary(generated.records.iter().map(|r| r.ended - r.sent.unwrap())).unwrap();
+        let from_intended = latency_summary(generated.records.iter().map(|r| r.latency())).unwrap();
+        let from_sent = latency_summary(
+            generated
+                .records
+                .iter()
+                .map(|r| r.ended() - r.sent().unwrap()),
+        )
+        .unwrap();
 
         // A third of the requests were due during the 1 s stall.
         assert!(

@@ -55,22 +55,65 @@ impl RequestOutcome {
     }
 }
 
-/// One request, with its times as offsets from the start of the load.
+/// One request, with its times as offsets from the start of the load,
+/// kept in microseconds so that a long load stays small in memory.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RequestRecord {
     /// When the schedule meant to send it.
-    pub intended: Duration,
-    /// When it was sent; `None` when it was never sent.
-    pub sent: Option<Duration>,
-    /// When its response, error or timeout ended it.
-    pub ended: Duration,
+    intended_micros: u64,
+    /// From then to the moment it was sent; [`NOT_SENT`] when it was
+    /// never sent.
+    send_lag_micros: u32,
+    /// From then to the moment its response, error or timeout ended it.
+    latency_micros: u32,
     pub outcome: RequestOutcome,
 }
 
+/// The `send_lag_micros` of a request that was never sent.
+const NOT_SENT: u32 = u32::MAX;
+
+fn micros_u32(duration: Duration) -> u32 {
+    u32::try_from(duration.as_micros()).unwrap_or(u32::MAX - 1)
+}
+
 impl RequestRecord {
+    /// Creates a record from offsets since the start of the load. Lags
+    /// and latencies above 71 minutes are clamped.
+    pub fn new(
+        intended: Duration,
+        sent: Option<Duration>,
+        ended: Duration,
+        outcome: RequestOutcome,
+    ) -> RequestRecord {
+        RequestRecord {
+            intended_micros: u64::try_from(intended.as_micros()).unwrap_or(u64::MAX),
+            send_lag_micros: sent.map_or(NOT_SENT, |sent| {
+                micros_u32(sent.saturating_sub(intended)).min(NOT_SENT - 1)
+            }),
+            latency_micros: micros_u32(ended.saturating_sub(intended)),
+            outcome,
+        }
+    }
+
+    /// Returns when the schedule meant to send it.
+    pub fn intended(&self) -> Duration {
+        Duration::from_micros(self.intended_micros)
+    }
+
+    /// Returns when it was sent, or `None` when it was never sent.
+    pub fn sent(&self) -> Option<Duration> {
+        (self.send_lag_micros != NOT_SENT)
+            .then(|| self.intended() + Duration::from_micros(u64::from(self.send_lag_micros)))
+    }
+
+    /// Returns when its response, error or timeout ended it.
+    pub fn ended(&self) -> Duration {
+        self.intended() + self.latency()
+    }
+
     /// Returns the latency, from the intended send time to the end.
     pub fn latency(&self) -> Duration {
-        self.ended.saturating_sub(self.intended)
+        Duration::from_micros(u64::from(self.latency_micros))
     }
 }
 
@@ -79,8 +122,8 @@ impl RequestRecord {
 pub struct Generated {
     /// Every request, sorted by intended send time.
     // NOTE: every request is kept until the end, so that phases can be
-    // assigned once the recoveries are known. A record takes at most 64
-    // bytes, so 10000/s for the default 5 minute timeout keeps up to 190 MB.
+    // assigned once the recoveries are known. A record takes 24 bytes, so
+    // 10000/s for the default 5 minute timeout keeps about 72 MB.
     pub records: Vec<RequestRecord>,
     /// The first distinct messages of `other` errors.
     pub other_messages: Vec<String>,
@@ -162,7 +205,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_fits_64_bytes() {
-        assert!(std::mem::size_of::<RequestRecord>() <= 64);
+    fn record_fits_24_bytes() {
+        assert_eq!(std::mem::size_of::<RequestRecord>(), 24);
+    }
+
+    #[test]
+    fn record_keeps_times() {
+        let millis = Duration::from_millis;
+        let record = RequestRecord::new(
+            millis(1500),
+            Some(millis(1502)),
+            millis(1510),
+            RequestOutcome::Ok { status: 200 },
+        );
+        assert_eq!(record.intended(), millis(1500));
+        assert_eq!(record.sent(), Some(millis(1502)));
+        assert_eq!(record.ended(), millis(1510));
+        assert_eq!(record.latency(), millis(10));
+
+        let unsent = RequestRecord::new(millis(7), None, millis(2007), RequestOutcome::NotSent);
+        assert_eq!(unsent.sent(), None);
+        assert_eq!(unsent.latency(), millis(2000));
     }
 }

@@ -150,7 +150,7 @@ pub fn summarize(
     let mut by_phase: BTreeMap<LoadPhase, Vec<&RequestRecord>> = BTreeMap::new();
     for record in records {
         by_phase.entry(LoadPhase::All).or_default().push(record);
-        let phase = phases.phase_of(started_at + record.intended, started_at + record.ended);
+        let phase = phases.phase_of(started_at + record.intended(), started_at + record.ended());
         by_phase.entry(phase).or_default().push(record);
     }
     let covered = phases.durations(started_at, stopped_at);
@@ -162,12 +162,12 @@ pub fn summarize(
         })
         .collect();
 
-    let sent = records.iter().filter(|r| r.sent.is_some()).count() as u64;
+    let sent = records.iter().filter(|r| r.sent().is_some()).count() as u64;
     let duration = stopped_at.saturating_sub(started_at);
     let lags = latency_summary(
         records
             .iter()
-            .filter_map(|r| r.sent.map(|sent| sent.saturating_sub(r.intended))),
+            .filter_map(|r| r.sent().map(|sent| sent.saturating_sub(r.intended()))),
     );
     LoadReport {
         request: format!("{} {}", load.method, load.url),
@@ -269,7 +269,7 @@ fn by_incarnation(
             RequestOutcome::Status(_) => false,
             _ => continue,
         };
-        let at = started_at + record.ended;
+        let at = started_at + record.ended();
         let Some((incarnation, _, _)) = spans
             .iter()
             .rev()
