@@ -195,8 +195,8 @@ fn check_expanded_url(url: &str) -> Result<(), ExperimentError> {
     check_expanded_url_as(url, "probe URL")
 }
 
-/// Checks an expanded URL like [`check_expanded_url`]; `subject` names it
-/// in the error.
+/// Checks an expanded URL like [`check_expanded_url`]. The error names
+/// the URL with `subject`.
 fn check_expanded_url_as(url: &str, subject: &str) -> Result<(), ExperimentError> {
     let invalid = |reason: String| error(ErrorKind::Prepare, format!("{subject} `{url}` {reason}"));
     let parsed = reqwest::Url::parse(url).map_err(|err| invalid(format!("is invalid: {err}")))?;

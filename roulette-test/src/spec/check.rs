@@ -842,10 +842,10 @@ fn check_deny(
     Ok(rules)
 }
 
-/// Why a probe must reach a loopback host, for error messages.
+/// The reason a probe must reach a loopback host, for error messages.
 const PROBE_REACH: &str = "probes only reach this machine";
 
-/// Why a load URL must name a loopback host, for error messages.
+/// The reason a load URL must name a loopback host, for error messages.
 const LOAD_REACH: &str = "load requests only go to this machine";
 
 /// Accepts only `http://` URLs whose host is a loopback address or
@@ -855,8 +855,8 @@ pub(crate) fn check_loopback_url(url: &str) -> Result<(), String> {
 }
 
 /// Accepts only `http://` URLs whose host is a loopback address or
-/// placeholder-free `localhost`. `subject` names the URL and `reach` says
-/// why in error messages.
+/// placeholder-free `localhost`. Error messages name the URL with
+/// `subject` and give `reach` as the reason.
 fn check_loopback_url_as(url: &str, subject: &str, reach: &str) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("http://") else {
         return Err(format!("{subject} `{url}` must start with `http://`"));
