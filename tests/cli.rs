@@ -181,27 +181,24 @@ fn validate_rejects_bare_duration() {
 }
 
 #[test]
-fn validate_rejects_unimplemented_field() {
-    let spec =
-        format!("{HEAD}  load:\n    http: {{url: \"http://127.0.0.1:1/work\", rate: 50/s}}\n");
+fn validate_rejects_load_rate_over_limit() {
+    // Line 12, column 13: the value of `rate`.
+    let spec = format!(
+        "{HEAD}  load:\n    http:\n      rate: 50000/s\n      url: \"http://127.0.0.1:1/work\"\n"
+    );
     let (_dir, path) = write_spec(&spec);
     let run = roulette_run(&["validate", path.to_str().unwrap()], SHORT_LIMIT);
 
     assert_eq!(run.code(), Some(2), "{}", run.output());
-    assert!(run.stderr.contains("field `spec.load"), "{}", run.output());
-    assert!(run.stderr.contains("not implemented"), "{}", run.output());
-}
-
-#[test]
-fn unimplemented_error_names_field() {
-    let spec =
-        format!("{HEAD}  load:\n    http: {{url: \"http://127.0.0.1:1/work\", rate: 50/s}}\n");
-    let (_dir, path) = write_spec(&spec);
-    let run = roulette_run(&["validate", path.to_str().unwrap()], SHORT_LIMIT);
-
-    assert_eq!(run.code(), Some(2), "{}", run.output());
+    let location = format!("{}:12:13:", path.display());
+    assert!(run.stderr.contains(&location), "{}", run.output());
     assert!(
-        run.stderr.contains("field `spec.load`:"),
+        run.stderr.contains("field `spec.load.http.rate`"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr.contains("above the limit of 10000/s"),
         "{}",
         run.output()
     );
@@ -214,6 +211,7 @@ fn validate_accepts_examples() {
         "examples/stale-lock.yaml",
         "examples/redis-aof.yaml",
         "examples/redis-no-persistence.yaml",
+        "examples/load-recovery.yaml",
     ];
     let mut args = vec!["validate"];
     args.extend(examples);

@@ -8,6 +8,7 @@ pub mod fault;
 pub mod harness;
 pub mod hypothesis;
 pub mod kill_schedule;
+pub mod load;
 pub mod metrics;
 pub mod probe;
 pub mod report;

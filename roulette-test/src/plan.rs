@@ -85,6 +85,13 @@ pub fn render(experiment: &Experiment) -> String {
             fault::describe(fault)
         );
     }
+    if let Some(load) = &experiment.load {
+        let _ = writeln!(
+            out,
+            "  load from the end of setup to the end of settle: {}",
+            load.describe()
+        );
+    }
     let _ = writeln!(
         out,
         "  settle: {}, timeout: {}",

@@ -39,6 +39,7 @@ fn empty_report(name: &str) -> Report {
         writes: None,
         restarts: 0,
         halted: None,
+        load: None,
         teardown: TeardownReport::default(),
         timeline: Vec::new(),
         log_tail: Vec::new(),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+mod load;
 mod metric;
 mod writes;
 
@@ -25,6 +26,9 @@ pub struct Evidence<'a> {
     pub metrics: Option<&'a MetricSamples<'a>>,
     /// The writes and what the store kept, for `writes` checks.
     pub writes: Option<&'a WritesReport>,
+    /// What the `load` block measured, for `error_rate` and `latency`
+    /// checks.
+    pub load: Option<&'a crate::report::LoadReport>,
 }
 
 /// Evaluates one hypothesis. `exec` checks run their command now, in
@@ -65,6 +69,21 @@ pub async fn evaluate(
             threshold,
             continuous,
         } => metric::check(name, expr, threshold, *continuous, evidence.metrics),
+        Check::ErrorRate { threshold, phase } => {
+            load::error_rate(name, threshold, *phase, evidence.load)
+        }
+        Check::Latency {
+            p50,
+            p95,
+            p99,
+            max,
+            phase,
+        } => load::latency(
+            name,
+            [("p50", p50), ("p95", p95), ("p99", p99), ("max", max)],
+            *phase,
+            evidence.load,
+        ),
         Check::Exec(spec) => exec_check(name, exec.unwrap_or(spec), cwd, evidence.marker).await,
         Check::Writes {
             lost,

@@ -86,6 +86,9 @@ pub fn render_markdown(report: &Report, timeline_image: Option<&str>) -> String 
     }
 
     write_faults(report, &mut out);
+    if let Some(load) = &report.load {
+        super::load::write_markdown(load, &mut out, inline);
+    }
     write_verdicts(report, &mut out);
     write_writes(report, &mut out);
     write_details(

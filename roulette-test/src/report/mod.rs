@@ -5,6 +5,7 @@ pub mod audit;
 pub mod files;
 mod html;
 mod junit;
+mod load;
 mod markdown;
 pub mod provenance;
 pub mod replay;
@@ -25,6 +26,9 @@ use crate::supervisor::timeline::{Event, ExitStatus};
 
 pub use html::render_html;
 pub use junit::render_junit;
+pub use load::{
+    IncarnationLoad, LatencySummary, LoadReport, OutcomeCounts, PhaseLoad, format_percent,
+};
 pub use markdown::render_markdown;
 #[cfg(feature = "snapshots")]
 pub use snapshot::assert_report_snapshot;
@@ -72,6 +76,10 @@ pub struct Report {
     /// Why the supervisor stopped restarting before teardown, if it did.
     pub halted: Option<String>,
     pub teardown: TeardownReport,
+    /// What the `load` block measured, when the spec has one and the
+    /// load ran to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadReport>,
     pub timeline: Vec<Event>,
     /// The last lines the target printed, oldest first.
     pub log_tail: Vec<LogLine>,
@@ -296,7 +304,8 @@ impl Recovery {
 #[derive(Clone, Debug, Serialize)]
 pub struct Verdict {
     pub name: String,
-    /// The kind of check: `ttr`, `restarts`, `exit` or `exec`.
+    /// The kind of check: `ttr`, `restarts`, `exit`, `exec`, `metric`,
+    /// `error_rate` or `latency`.
     pub check: String,
     pub holds: bool,
     pub measured: String,

@@ -95,6 +95,7 @@ pub(crate) fn failed_report() -> Report {
         writes: None,
         restarts: 2,
         halted: None,
+        load: None,
         teardown: TeardownReport::default(),
         timeline: vec![
             Event {

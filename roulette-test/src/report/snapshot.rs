@@ -30,6 +30,10 @@ pub struct SnapshotReport {
     pub ttr_budget: Option<String>,
     pub faults: Vec<SnapshotFault>,
     pub restarts: u32,
+    /// The load's request and rate. Its counts and latencies vary with
+    /// timing and are left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<SnapshotLoad>,
     pub verdicts: Vec<SnapshotVerdict>,
     /// The writes of `spec.writes`, as classes rather than counts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,6 +126,15 @@ fn snapshot_writes(writes: &super::WritesReport) -> SnapshotWrites {
     }
 }
 
+/// The load of an experiment, without the host and port of its URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SnapshotLoad {
+    /// The method and the path, such as `GET /work`.
+    pub request: String,
+    /// The target rate, such as `50/s`.
+    pub rate: String,
+}
+
 /// Bucket of a TTR below a quarter of the budget.
 pub const BUCKET_QUARTER: &str = "< 25% of budget";
 /// Bucket of a TTR from a quarter to half of the budget.
@@ -163,6 +176,7 @@ pub fn snapshot_view(report: &Report, experiment: &Experiment) -> SnapshotReport
             })
             .collect(),
         restarts: report.restarts,
+        load: experiment.load.as_ref().map(snapshot_load),
         verdicts: report
             .verdicts
             .iter()
@@ -177,6 +191,18 @@ pub fn snapshot_view(report: &Report, experiment: &Experiment) -> SnapshotReport
             .collect(),
         writes: report.writes.as_ref().map(snapshot_writes),
         timeline: count_event_kinds(report),
+    }
+}
+
+fn snapshot_load(load: &crate::spec::LoadConfig) -> SnapshotLoad {
+    let path = load
+        .url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.find('/').map(|slash| &rest[slash..]))
+        .unwrap_or("/");
+    SnapshotLoad {
+        request: format!("{} {path}", load.method),
+        rate: load.rate.to_string(),
     }
 }
 

@@ -52,6 +52,9 @@ pub fn render_text(report: &Report, color: bool) -> String {
 
     render_faults(report, &mut out);
     render_supervisor(report, &mut out);
+    if let Some(load) = &report.load {
+        super::load::write_text(load, &mut out);
+    }
     render_verdicts(report, &paint, &mut out);
     render_writes(report, &mut out);
     render_timeline(report, &mut out);
@@ -282,7 +285,7 @@ fn render_logs(report: &Report, out: &mut String) {
 }
 
 /// Writes rows as left-aligned columns, two spaces apart.
-fn write_table<const N: usize>(out: &mut String, rows: &[[String; N]]) {
+pub(super) fn write_table<const N: usize>(out: &mut String, rows: &[[String; N]]) {
     let mut widths = [0usize; N];
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -11,6 +11,7 @@ mod collect;
 mod prepare;
 mod recovery;
 mod session;
+mod traffic;
 mod writes;
 
 use std::path::PathBuf;
@@ -72,6 +73,7 @@ pub async fn run_until(experiment: &Experiment, interrupt: impl Future<Output = 
         aborted: None,
         scrape_problems: Vec::new(),
         writes: None,
+        load: None,
     };
     let logs = Arc::new(LogBuffer::new(DEFAULT_CAPACITY));
     // Random schedules are drawn from the run's seed, so the seed in the
@@ -234,6 +236,8 @@ struct Run {
     scrape_problems: Vec<String>,
     /// The writes of `spec.writes` and what the store kept.
     writes: Option<crate::report::WritesReport>,
+    /// What the `load` block measured.
+    load: Option<crate::report::LoadReport>,
 }
 
 async fn execute(
@@ -269,6 +273,19 @@ async fn execute(
             run.error = Some(error);
             return;
         }
+    };
+
+    // The load starts before the schedule, so the time up to the first
+    // fault is its baseline.
+    let load = match &prepared.load {
+        Some(load) => match traffic::start(experiment, load, timeline) {
+            Ok(running) => Some(running),
+            Err(error) => {
+                run.error = Some(error);
+                return;
+            }
+        },
+        None => None,
     };
 
     let mut rng = Rng::new(run.seed);
@@ -381,6 +398,11 @@ async fn execute(
 
     timeline.record(EventKind::Settling);
     tokio::time::sleep(experiment.settle.0).await;
+    // The load stops at the end of the settle period; listing the writes
+    // may wait for the target to be ready again, which is not load time.
+    if let (Some(running), Some(config)) = (load, &prepared.load) {
+        run.load = Some(traffic::finish(running, config, timeline, &run.faults).await);
+    }
     if let Some(writer) = writer {
         let report =
             writes::finish(writer, prepared, experiment, supervisor, probe, &run.faults).await;
@@ -417,6 +439,7 @@ async fn execute(
         marker: Some(&prepared.supervisor.marker),
         metrics: samples.as_ref(),
         writes: run.writes.as_ref(),
+        load: run.load.as_ref(),
     };
     let mut verdicts = Vec::new();
     for (index, hypothesis) in experiment.hypotheses.iter().enumerate() {
@@ -560,6 +583,7 @@ impl Run {
             restarts,
             halted,
             teardown,
+            load: self.load,
             timeline: timeline.events(),
             log_tail: logs.tail(LOG_TAIL_LINES),
             duration: timeline.offset(Instant::now()),

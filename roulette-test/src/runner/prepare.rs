@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::command;
+use crate::load::HttpLoad;
 use crate::probe::ProbeTarget;
 use crate::report::{ErrorKind, ExperimentError};
 use crate::spec::{Check, Command, Experiment, Placeholders, ProbeKind, Program, WriteDriver};
@@ -27,6 +28,8 @@ pub struct Prepared {
     pub placeholders: Placeholders,
     /// The store of `spec.writes`, with placeholders expanded.
     pub writes: Option<PreparedWrites>,
+    /// The `load` block, expanded.
+    pub load: Option<HttpLoad>,
 }
 
 /// `spec.writes` with placeholders expanded, and the id prefix of this run.
@@ -165,6 +168,10 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         }),
         None => None,
     };
+    let load = match &experiment.load {
+        Some(load) => Some(prepare_load(load, &values)?),
+        None => None,
+    };
     Ok(Prepared {
         tmp_dir: tmp,
         supervisor,
@@ -174,6 +181,7 @@ pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared,
         checks,
         placeholders: values,
         writes,
+        load,
     })
 }
 
@@ -281,11 +289,47 @@ fn resolve_user(name: &str, tmp: &Path) -> Result<RunAs, ExperimentError> {
     })
 }
 
+/// Expands the placeholders of the `load` block and checks its URL again.
+fn prepare_load(
+    load: &crate::spec::LoadConfig,
+    values: &Placeholders,
+) -> Result<HttpLoad, ExperimentError> {
+    let expand_error =
+        |err: crate::spec::PlaceholderError| error(ErrorKind::Prepare, err.to_string());
+    let url = values.expand(&load.url).map_err(expand_error)?;
+    check_expanded_url_as(&url, "load URL")?;
+    let body = match &load.body {
+        Some(body) => Some(values.expand(body).map_err(expand_error)?),
+        None => None,
+    };
+    let mut headers = Vec::new();
+    for (name, value) in &load.headers {
+        headers.push((name.clone(), values.expand(value).map_err(expand_error)?));
+    }
+    HttpLoad::new(
+        &load.method,
+        &url,
+        &headers,
+        body,
+        load.status,
+        load.rate.per_second,
+        load.timeout.0,
+        load.max_in_flight,
+    )
+    .map_err(|message| error(ErrorKind::Prepare, message))
+}
+
 /// Checks a probe URL once its placeholders are expanded, with a real URL
 /// parser: its host must be a loopback address or `localhost`, with no
 /// user information, because probes never leave the machine.
 pub(super) fn check_expanded_url(url: &str) -> Result<(), ExperimentError> {
-    let invalid = |reason: String| error(ErrorKind::Prepare, format!("probe URL `{url}` {reason}"));
+    check_expanded_url_as(url, "probe URL")
+}
+
+/// Checks an expanded URL like [`check_expanded_url`]. The error names
+/// the URL with `subject`.
+fn check_expanded_url_as(url: &str, subject: &str) -> Result<(), ExperimentError> {
+    let invalid = |reason: String| error(ErrorKind::Prepare, format!("{subject} `{url}` {reason}"));
     let parsed = reqwest::Url::parse(url).map_err(|err| invalid(format!("is invalid: {err}")))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(invalid(String::from(
@@ -302,7 +346,7 @@ pub(super) fn check_expanded_url(url: &str) -> Result<(), ExperimentError> {
         Ok(())
     } else {
         Err(invalid(String::from(
-            "does not name a loopback host; probes only reach 127.0.0.1, ::1 or localhost",
+            "does not name a loopback host; the harness only sends to 127.0.0.1, ::1 or localhost",
         )))
     }
 }

@@ -12,8 +12,8 @@ use super::location::is_key;
 use super::placeholder::{self, Placeholder, Segment};
 use super::{
     API_VERSION, Check, Command, Document, ExecStep, Experiment, Fault, FaultAction, FaultSpec,
-    FaultTarget, FaultTargetSpec, Hypothesis, HypothesisSpec, KIND, ProbeKind, Program, Readiness,
-    ReadySpec, ScheduleSpec, TargetConfig, TtrSpec,
+    FaultTarget, FaultTargetSpec, Hypothesis, HypothesisSpec, KIND, LoadConfig, LoadSpec,
+    ProbeKind, Program, Readiness, ReadySpec, ScheduleSpec, TargetConfig, TtrSpec,
 };
 
 /// Turns a parsed [`Document`] into a checked [`Experiment`].
@@ -120,12 +120,23 @@ impl<'a> Checker<'a> {
             Some(writes) => Some(self.check_writes(writes, &target.ports)?),
             None => None,
         };
+        let load = spec
+            .load
+            .as_ref()
+            .map(|load| self.check_load(load, &target.ports))
+            .transpose()?;
 
         let mut names = BTreeSet::new();
         let mut hypotheses = Vec::new();
         for (i, hypothesis) in spec.hypothesis.iter().enumerate() {
-            let checked =
-                self.check_hypothesis(hypothesis, i, &target.ports, &faults, writes.is_some())?;
+            let checked = self.check_hypothesis(
+                hypothesis,
+                i,
+                &target.ports,
+                &faults,
+                writes.is_some(),
+                load.is_some(),
+            )?;
             if !names.insert(checked.name.clone()) {
                 return Err(cx.at(
                     hypothesis,
@@ -165,6 +176,53 @@ impl<'a> Checker<'a> {
             writes,
             deny,
             cargo_bins: self.cargo_bins,
+            load,
+        })
+    }
+
+    fn check_load(
+        &mut self,
+        load: &Spanned<LoadSpec>,
+        ports: &[String],
+    ) -> Result<LoadConfig, SpecError> {
+        let cx = self.context;
+        let http = &load.value.http;
+        let spec = &http.value;
+        self.check_templates(
+            http,
+            "spec.load.http.url",
+            std::slice::from_ref(&spec.url),
+            ports,
+        )?;
+        check_loopback_url_as(&spec.url, "load URL", LOAD_REACH)
+            .map_err(|message| cx.at(http, "spec.load.http.url", message))?;
+        if let Some(body) = &spec.body {
+            self.check_templates(
+                http,
+                "spec.load.http.body",
+                std::slice::from_ref(body),
+                ports,
+            )?;
+        }
+        let header_values: Vec<String> = spec.headers.values().cloned().collect();
+        self.check_templates(http, "spec.load.http.headers", &header_values, ports)?;
+        super::traffic::check_http_load(spec).map_err(|(field, message)| {
+            let field = format!("spec.load.http.{field}");
+            if field.ends_with(".rate") {
+                cx.at(&spec.rate, field, message)
+            } else {
+                cx.at(http, field, message)
+            }
+        })?;
+        Ok(LoadConfig {
+            url: spec.url.clone(),
+            method: spec.method.clone(),
+            body: spec.body.clone(),
+            headers: spec.headers.clone(),
+            status: spec.status,
+            rate: spec.rate.value,
+            timeout: spec.timeout,
+            max_in_flight: spec.max_in_flight,
         })
     }
 
@@ -565,6 +623,7 @@ impl<'a> Checker<'a> {
         ports: &[String],
         faults: &[Fault],
         has_writes: bool,
+        has_load: bool,
     ) -> Result<Hypothesis, SpecError> {
         let cx = self.context;
         let spec = &spanned.value;
@@ -583,6 +642,8 @@ impl<'a> Checker<'a> {
             spec.exec.is_some(),
             spec.metric.is_some(),
             spec.writes.is_some(),
+            spec.error_rate.is_some(),
+            spec.latency.is_some(),
         ]
         .iter()
         .filter(|set| **set)
@@ -591,7 +652,27 @@ impl<'a> Checker<'a> {
             return Err(cx.at(
                 spanned,
                 field,
-                format!("{count} checks are set; set exactly one of `ttr`, `restarts`, `exit`, `exec`, `metric` or `writes`"),
+                format!("{count} checks are set; set exactly one of `ttr`, `restarts`, `exit`, `exec`, `metric`, `writes`, `error_rate` or `latency`"),
+            ));
+        }
+        let load_check = spec.error_rate.is_some() || spec.latency.is_some();
+        if load_check && !has_load {
+            let check = if spec.error_rate.is_some() {
+                "error_rate"
+            } else {
+                "latency"
+            };
+            return Err(cx.at(
+                spanned,
+                format!("{field}.{check}"),
+                format!("`{check}` measures the requests of the `load` block, and this spec has none; add `spec.load`, such as `load: {{http: {{url: \"http://127.0.0.1:${{port.http}}/\", rate: 50/s}}}}`, or remove this hypothesis"),
+            ));
+        }
+        if spec.phase.is_some() && !load_check {
+            return Err(cx.at(
+                spanned,
+                format!("{field}.phase"),
+                "`phase` applies to `error_rate` and `latency` checks only; remove it",
             ));
         }
         if spec.metric.is_some() != spec.threshold.is_some() {
@@ -638,6 +719,37 @@ impl<'a> Checker<'a> {
                         max: p.max,
                     }
                 }
+            }
+        } else if let Some(threshold) = spec.error_rate {
+            if !(0.0..=1.0).contains(&threshold.value) {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.error_rate"),
+                    format!("error rate {threshold} is not a share of requests; write a percentage from 0% to 100%, such as \"< 0.5%\""),
+                ));
+            }
+            Check::ErrorRate {
+                threshold,
+                phase: spec.phase.unwrap_or_default(),
+            }
+        } else if let Some(latency) = &spec.latency {
+            if latency.p50.is_none()
+                && latency.p95.is_none()
+                && latency.p99.is_none()
+                && latency.max.is_none()
+            {
+                return Err(cx.at(
+                    spanned,
+                    format!("{field}.latency"),
+                    "no percentile is set; set at least one of `p50`, `p95`, `p99` or `max`",
+                ));
+            }
+            Check::Latency {
+                p50: latency.p50,
+                p95: latency.p95,
+                p99: latency.p99,
+                max: latency.max,
+                phase: spec.phase.unwrap_or_default(),
             }
         } else if let Some(threshold) = spec.restarts {
             Check::Restarts(threshold)
@@ -828,18 +940,31 @@ fn check_deny(
     Ok(rules)
 }
 
+/// The reason a probe must reach a loopback host, for error messages.
+const PROBE_REACH: &str = "probes only reach this machine";
+
+/// The reason a load URL must name a loopback host, for error messages.
+const LOAD_REACH: &str = "load requests only go to this machine";
+
 /// Accepts only `http://` URLs whose host is a loopback address or
 /// placeholder-free `localhost`: probes never leave the machine.
 pub(crate) fn check_loopback_url(url: &str) -> Result<(), String> {
+    check_loopback_url_as(url, "probe URL", PROBE_REACH)
+}
+
+/// Accepts only `http://` URLs whose host is a loopback address or
+/// placeholder-free `localhost`. Error messages name the URL with
+/// `subject` and give `reach` as the reason.
+fn check_loopback_url_as(url: &str, subject: &str, reach: &str) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("http://") else {
-        return Err(format!("probe URL `{url}` must start with `http://`"));
+        return Err(format!("{subject} `{url}` must start with `http://`"));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     // `http://localhost:1@host/` names `host`: whatever precedes `@` is
     // user information, so such URLs are rejected outright.
     if authority.contains('@') || authority.contains('\\') {
         return Err(format!(
-            "probe URL `{url}` has user information (`@`) or a backslash in its host part; write the loopback host alone, such as `http://127.0.0.1:PORT/`"
+            "{subject} `{url}` has user information (`@`) or a backslash in its host part; write the loopback host alone, such as `http://127.0.0.1:PORT/`"
         ));
     }
     let host = if let Some(bracketed) = authority.strip_prefix('[') {
@@ -849,10 +974,14 @@ pub(crate) fn check_loopback_url(url: &str) -> Result<(), String> {
             .rsplit_once(':')
             .map_or(authority, |(host, _)| host)
     };
-    check_loopback_host(host)
+    check_loopback_host_as(host, reach)
 }
 
 pub(crate) fn check_loopback_host(host: &str) -> Result<(), String> {
+    check_loopback_host_as(host, PROBE_REACH)
+}
+
+fn check_loopback_host_as(host: &str, reach: &str) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let is_loopback = host == "localhost"
         || host
@@ -862,7 +991,7 @@ pub(crate) fn check_loopback_host(host: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "host `{host}` is not a loopback address; probes only reach this machine, so use 127.0.0.1, ::1 or localhost"
+            "host `{host}` is not a loopback address; {reach}, so use 127.0.0.1, ::1 or localhost"
         ))
     }
 }

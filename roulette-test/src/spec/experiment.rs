@@ -39,6 +39,8 @@ pub struct Experiment {
     pub cargo_bins: BTreeSet<String>,
     /// The writes issued while the faults fire, if the spec has them.
     pub writes: Option<super::WritesConfig>,
+    /// Traffic from the end of `setup` to the end of the settle period.
+    pub load: Option<super::LoadConfig>,
 }
 
 /// What to run, with placeholders not yet expanded.
@@ -225,6 +227,20 @@ pub enum Check {
         duplicates: Option<Threshold<u64>>,
         acknowledged: Option<Threshold<u64>>,
     },
+    /// The share of failed load requests in `phase` meets the threshold.
+    ErrorRate {
+        threshold: Threshold<f64>,
+        phase: super::LoadPhase,
+    },
+    /// Latency percentiles of the load requests in `phase` meet their
+    /// thresholds.
+    Latency {
+        p50: Option<Threshold<Dur>>,
+        p95: Option<Threshold<Dur>>,
+        p99: Option<Threshold<Dur>>,
+        max: Option<Threshold<Dur>>,
+        phase: super::LoadPhase,
+    },
 }
 
 impl Check {
@@ -287,6 +303,26 @@ impl Check {
                 })
                 .collect();
                 format!("writes {}", parts.join(", "))
+            }
+            Check::ErrorRate { threshold, phase } => {
+                format!("load error rate {threshold} in phase {phase}")
+            }
+            Check::Latency {
+                p50,
+                p95,
+                p99,
+                max,
+                phase,
+            } => {
+                let parts: Vec<String> = [("p50", p50), ("p95", p95), ("p99", p99), ("max", max)]
+                    .into_iter()
+                    .filter_map(|(name, threshold)| {
+                        threshold
+                            .as_ref()
+                            .map(|threshold| format!("{name} {threshold}"))
+                    })
+                    .collect();
+                format!("load latency {} in phase {phase}", parts.join(", "))
             }
         }
     }

@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::Document;
 use super::Experiment;
 use super::check::Checker;
-use super::location::{field_path, key_at, snippet, strip_location_prefix};
+use super::location::{field_path, snippet, strip_location_prefix};
 
 /// A spec that cannot be read or is invalid.
 #[derive(Debug)]
@@ -160,12 +160,6 @@ impl Context<'_> {
                 Some((parent, _)) => format!("{parent}.{missing}"),
                 None => missing.to_owned(),
             };
-        } else if message.contains(super::NOT_IMPLEMENTED) && key_at(self.text, line, column) {
-            // A block map under an unimplemented field is reported at its
-            // first key; the field is the parent of that key.
-            if let Some((parent, _)) = field.rsplit_once('.') {
-                field = parent.to_owned();
-            }
         }
         self.error(line, column, field, message)
     }

@@ -193,19 +193,6 @@ pub(super) fn field_path(text: &str, line: usize, column: usize) -> String {
     }
 }
 
-/// Returns whether a mapping key starts at `line`:`column` (both 1-based).
-pub(super) fn key_at(text: &str, line: u64, column: u64) -> bool {
-    let Some(source_line) = text.lines().nth(line.saturating_sub(1) as usize) else {
-        return false;
-    };
-    let rest: String = source_line
-        .chars()
-        .skip(column.saturating_sub(1) as usize)
-        .collect();
-    rest.split_once(':')
-        .is_some_and(|(key, _)| is_key(key.trim_end()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,13 +219,6 @@ mod tests {
             field_path(text, 7, 25),
             "spec.target.supervisor.backoff.initial"
         );
-    }
-
-    #[test]
-    fn key_at_finds_keys_only() {
-        let text = "spec:\n  load:\n    http: {url: x}\n";
-        assert!(key_at(text, 3, 5));
-        assert!(!key_at(text, 3, 11));
     }
 
     #[test]

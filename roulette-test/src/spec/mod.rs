@@ -11,6 +11,7 @@ mod experiment;
 mod load;
 mod location;
 mod placeholder;
+mod traffic;
 mod values;
 mod writes;
 
@@ -25,6 +26,9 @@ pub use experiment::{
 };
 pub use load::{SpecError, load_file, load_str};
 pub use placeholder::{PlaceholderError, Placeholders};
+pub use traffic::{
+    HttpLoadSpec, LatencySpec, LoadConfig, LoadPhase, LoadSpec, MAX_IN_FLIGHT, MAX_RATE, Rate,
+};
 pub use values::{Comparison, Dur, SignalName, Threshold, format_duration, parse_duration};
 pub use writes::{
     ExecWritesSpec, HttpWritesSpec, MAX_WRITE_COUNT, MAX_WRITE_RATE, PostgresWritesSpec,
@@ -72,7 +76,7 @@ pub struct ExperimentSpec {
     #[serde(default = "default_settle")]
     pub settle: Dur,
     #[serde(default)]
-    pub load: Option<NotYetSupported>,
+    pub load: Option<Spanned<LoadSpec>>,
     /// Uniquely identified writes issued while the faults fire, listed
     /// afterwards for the `writes` hypothesis.
     #[serde(default)]
@@ -501,12 +505,19 @@ pub struct HypothesisSpec {
     /// first fault to the end, not only at the end.
     #[serde(default)]
     pub during: Option<During>,
+    /// The share of failed load requests, such as `"< 0.5%"`.
+    #[serde(default)]
+    pub error_rate: Option<Threshold<f64>>,
+    /// Thresholds on latency percentiles of the load requests.
+    #[serde(default)]
+    pub latency: Option<LatencySpec>,
+    /// The part of the load window an `error_rate` or `latency` check
+    /// looks at; `all` by default.
+    #[serde(default)]
+    pub phase: Option<LoadPhase>,
+    /// Thresholds on the write counts of `spec.writes`.
     #[serde(default)]
     pub writes: Option<WritesCheckSpec>,
-    #[serde(default)]
-    pub error_rate: Option<NotYetSupported>,
-    #[serde(default)]
-    pub latency: Option<NotYetSupported>,
 }
 
 /// A time-to-recover threshold: on every recovery, or on percentiles.
@@ -572,23 +583,6 @@ pub struct ExitSpec {
 impl ExitSpec {
     fn default_graceful() -> bool {
         true
-    }
-}
-
-/// The words that mark an error for a field that is not built yet.
-pub(crate) const NOT_IMPLEMENTED: &str = "is not implemented in this version of roulette-test";
-
-/// A field of the format that this version of the harness does not
-/// implement yet. Reading it fails, so a spec never loses a check in
-/// silence.
-#[derive(Clone, Debug)]
-pub enum NotYetSupported {}
-
-impl<'de> Deserialize<'de> for NotYetSupported {
-    fn deserialize<D: serde::Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
-        Err(serde::de::Error::custom(format!(
-            "this field is part of the roulette-test/v1alpha1 format but {NOT_IMPLEMENTED}; remove it, or upgrade roulette-test"
-        )))
     }
 }
 

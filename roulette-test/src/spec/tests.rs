@@ -92,22 +92,6 @@ fn bare_number_duration_rejected() {
 }
 
 #[test]
-fn unimplemented_field_rejected() {
-    let err = invalid("  hypothesis:", "  load: {http: {url: x}}\n  hypothesis:");
-    assert_eq!(err.field, "spec.load");
-    assert!(err.message.contains("not implemented"), "{}", err.message);
-}
-
-#[test]
-fn unimplemented_block_field_named() {
-    let err = invalid(
-        "  hypothesis:",
-        "  load:\n    http:\n      url: x\n  hypothesis:",
-    );
-    assert_eq!(err.field, "spec.load");
-}
-
-#[test]
 fn process_target_parsed() {
     let text = VALID.replacen(
         "      grace: 1s\n",

@@ -138,6 +138,10 @@ pub enum EventKind {
     },
     /// The circuit breaker stopped injecting faults.
     Aborted { reason: String },
+    /// The `load` block began sending requests.
+    LoadStarted { load: String },
+    /// The `load` block stopped sending; `requests` were due.
+    LoadStopped { requests: u64 },
     /// The settle period began.
     Settling,
     /// Teardown began.
@@ -208,6 +212,10 @@ impl std::fmt::Display for EventKind {
                 reason,
             } => write!(f, "no recovery from `{fault}` #{occurrence}: {reason}"),
             EventKind::Aborted { reason } => write!(f, "aborted: {reason}; no further faults"),
+            EventKind::LoadStarted { load } => write!(f, "load started: {load}"),
+            EventKind::LoadStopped { requests } => {
+                write!(f, "load stopped after {requests} request(s)")
+            }
             EventKind::Settling => f.write_str("settle period"),
             EventKind::TeardownStarted => f.write_str("teardown"),
             EventKind::TeardownDone => f.write_str("teardown done"),
