@@ -81,6 +81,9 @@ impl Probe {
             // a pooled connection to a killed incarnation proves nothing.
             .pool_max_idle_per_host(0)
             .no_proxy()
+            // A redirect could lead the probe off this machine, and a 3xx
+            // is not the status the spec asks for.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client without TLS or proxies builds");
         Probe {
@@ -265,4 +268,55 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves one connection on 127.0.0.1 with `response` and returns the
+    /// URL.
+    async fn serve_once(response: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0; 1024];
+            let _ = stream.read(&mut request).await;
+            stream.write_all(response).await.unwrap();
+        });
+        format!("http://{address}/healthz")
+    }
+
+    fn http_probe(url: String) -> Probe {
+        Probe::new(
+            ProbeTarget::Http { url, status: 200 },
+            Duration::from_millis(5),
+            Duration::from_secs(5),
+            Arc::new(LogBuffer::new(16)),
+            PathBuf::from("."),
+        )
+    }
+
+    #[tokio::test]
+    async fn http_probe_passes_on_status() {
+        let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+        assert_eq!(http_probe(url).attempt(1).await, Attempt::Pass);
+    }
+
+    #[tokio::test]
+    async fn http_probe_does_not_follow_redirect() {
+        // The target of the redirect answers 200, so following it would pass.
+        let target = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+        let response =
+            format!("HTTP/1.1 302 Found\r\nlocation: {target}\r\ncontent-length: 0\r\n\r\n");
+        let url = serve_once(Box::leak(response.into_bytes().into_boxed_slice())).await;
+        let attempt = http_probe(url.clone()).attempt(1).await;
+        assert_eq!(
+            attempt,
+            Attempt::Fail(format!("GET {url} answered 302, expected 200"))
+        );
+    }
 }

@@ -68,6 +68,8 @@ impl Collector {
             .timeout(timeout)
             .pool_max_idle_per_host(0)
             .no_proxy()
+            // A redirect could lead the scrape off this machine.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client without TLS or proxies builds");
         let shared = collected.clone();

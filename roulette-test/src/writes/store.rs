@@ -106,6 +106,8 @@ impl Store {
                     // new one.
                     .pool_max_idle_per_host(0)
                     .no_proxy()
+                    // A redirect could lead the writes off this machine.
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|err| format!("failed to build the HTTP client: {err}"))?,
                 url: url.clone(),
