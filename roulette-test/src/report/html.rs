@@ -26,9 +26,9 @@ code { background: #f1f3f5; padding: .1rem .3rem; }
 ";
 
 /// Renders `reports` as one HTML page, a section per experiment, each with
-/// its timeline picture, its faults and verdicts, the replay command when
-/// it did not pass, and the timeline, provenance and last output lines as
-/// text.
+/// its timeline picture, its faults and verdicts, the load and writes
+/// results, the replay command when it did not pass, and the timeline,
+/// provenance and last output lines as text.
 pub fn render_html(reports: &[Report]) -> String {
     let mut out = String::new();
     let passed = reports
@@ -144,6 +144,17 @@ fn write_section(out: &mut String, report: &Report) {
         write_table(out, &VERDICT_HEADERS, &rows, |row, column| {
             (column == 0).then_some(row[0].as_str())
         });
+    }
+
+    // The load and writes results as the text report lays them out, so
+    // their tables line up in a monospace block.
+    let mut traffic = String::new();
+    if let Some(load) = &report.load {
+        super::load::write_text(load, &mut traffic);
+    }
+    super::terminal::render_writes(report, &mut traffic);
+    if !traffic.trim().is_empty() {
+        let _ = writeln!(out, "<pre>{}</pre>", escape(traffic.trim_matches('\n')));
     }
 
     let timeline: Vec<String> = report
@@ -262,5 +273,16 @@ mod tests {
         let html = render_html(&[timeline_report()]);
         assert!(html.contains("<td class=\"pass\">pass</td><td>restarted-once</td>"));
         assert!(html.contains("<td class=\"fail\">fail</td><td>recovers-fast</td>"));
+    }
+
+    #[test]
+    fn html_shows_load_results() {
+        let report = Report {
+            load: Some(crate::report::load::sample_load()),
+            ..timeline_report()
+        };
+        let html = render_html(&[report]);
+        assert!(html.contains("<pre>load: "), "no load block in\n{html}");
+        assert!(html.contains("connection refused"), "{html}");
     }
 }

@@ -282,68 +282,71 @@ pub(super) fn write_markdown(load: &LoadReport, out: &mut String, inline: fn(&st
     }
 }
 
+/// Returns a load of three phases, one of them with refused connections
+/// and HTTP 503s, for the renderers' unit tests.
+#[cfg(test)]
+pub(crate) fn sample_load() -> LoadReport {
+    let millis = Duration::from_millis;
+    let phase = |phase, requests: u64, refused: u64| PhaseLoad {
+        phase,
+        duration: millis(1000),
+        requests,
+        outcomes: OutcomeCounts {
+            ok: requests - refused - 2 * u64::from(refused > 0),
+            http_status: 2 * u64::from(refused > 0),
+            connection_refused: refused,
+            statuses: if refused > 0 {
+                BTreeMap::from([(503, 2)])
+            } else {
+                BTreeMap::new()
+            },
+            ..OutcomeCounts::default()
+        },
+        error_rate: (requests > 0)
+            .then(|| (refused + 2 * u64::from(refused > 0)) as f64 / requests as f64),
+        latency: (requests > 0).then_some(LatencySummary {
+            p50: millis(2),
+            p95: millis(5),
+            p99: millis(9),
+            max: millis(30),
+        }),
+    };
+    LoadReport {
+        request: String::from("GET http://127.0.0.1:4000/work"),
+        target_rate: 200.0,
+        achieved_rate: 199.6,
+        started_at: millis(130),
+        duration: millis(5000),
+        scheduled: 1000,
+        sent: 998,
+        timeout: millis(1000),
+        max_in_flight: 256,
+        send_lag_p99: millis(3),
+        send_lag_max: millis(7),
+        phases: vec![
+            phase(LoadPhase::All, 1000, 10),
+            phase(LoadPhase::Before, 300, 0),
+            phase(LoadPhase::Recovery, 100, 10),
+            phase(LoadPhase::Between, 0, 0),
+            phase(LoadPhase::After, 600, 0),
+        ],
+        incarnations: vec![IncarnationLoad {
+            incarnation: 1,
+            responses: 290,
+            ok: 290,
+        }],
+        other_errors: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample() -> LoadReport {
-        let millis = Duration::from_millis;
-        let phase = |phase, requests: u64, refused: u64| PhaseLoad {
-            phase,
-            duration: millis(1000),
-            requests,
-            outcomes: OutcomeCounts {
-                ok: requests - refused - 2 * u64::from(refused > 0),
-                http_status: 2 * u64::from(refused > 0),
-                connection_refused: refused,
-                statuses: if refused > 0 {
-                    BTreeMap::from([(503, 2)])
-                } else {
-                    BTreeMap::new()
-                },
-                ..OutcomeCounts::default()
-            },
-            error_rate: (requests > 0)
-                .then(|| (refused + 2 * u64::from(refused > 0)) as f64 / requests as f64),
-            latency: (requests > 0).then_some(LatencySummary {
-                p50: millis(2),
-                p95: millis(5),
-                p99: millis(9),
-                max: millis(30),
-            }),
-        };
-        LoadReport {
-            request: String::from("GET http://127.0.0.1:4000/work"),
-            target_rate: 200.0,
-            achieved_rate: 199.6,
-            started_at: millis(130),
-            duration: millis(5000),
-            scheduled: 1000,
-            sent: 998,
-            timeout: millis(1000),
-            max_in_flight: 256,
-            send_lag_p99: millis(3),
-            send_lag_max: millis(7),
-            phases: vec![
-                phase(LoadPhase::All, 1000, 10),
-                phase(LoadPhase::Before, 300, 0),
-                phase(LoadPhase::Recovery, 100, 10),
-                phase(LoadPhase::Between, 0, 0),
-                phase(LoadPhase::After, 600, 0),
-            ],
-            incarnations: vec![IncarnationLoad {
-                incarnation: 1,
-                responses: 290,
-                ok: 290,
-            }],
-            other_errors: Vec::new(),
-        }
-    }
-
     #[test]
     fn text_lists_phases_and_errors() {
         let mut out = String::new();
-        write_text(&sample(), &mut out);
+        write_text(&sample_load(), &mut out);
         assert!(
             out.contains("load: GET http://127.0.0.1:4000/work, target 200/s, achieved 200/s (998 sent of 1000 scheduled in 5s)"),
             "{out}"
@@ -370,7 +373,7 @@ mod tests {
     #[test]
     fn markdown_has_phase_table() {
         let mut out = String::new();
-        write_markdown(&sample(), &mut out, |text| text.to_owned());
+        write_markdown(&sample_load(), &mut out, |text| text.to_owned());
         assert!(
             out.contains("| recovery | 1s | 100 | 12 | 12.00% | 2ms | 5ms | 9ms | 30ms |"),
             "{out}"

@@ -220,7 +220,7 @@ fn render_verdicts(report: &Report, paint: &dyn Fn(&str, &str) -> String, out: &
     }
 }
 
-fn render_writes(report: &Report, out: &mut String) {
+pub(super) fn render_writes(report: &Report, out: &mut String) {
     let Some(writes) = &report.writes else {
         return;
     };
