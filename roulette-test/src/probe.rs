@@ -256,7 +256,7 @@ impl Probe {
 }
 
 /// Joins an error and its sources into one line, as `a: b: c`.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

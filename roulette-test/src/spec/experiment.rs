@@ -250,15 +250,10 @@ impl Check {
         match self {
             Check::TtrEach(threshold) => format!("ttr {threshold} on every recovery"),
             Check::TtrPercentiles { p50, p95, max } => {
-                let parts: Vec<String> = [("p50", p50), ("p95", p95), ("max", max)]
-                    .into_iter()
-                    .filter_map(|(name, threshold)| {
-                        threshold
-                            .as_ref()
-                            .map(|threshold| format!("{name} {threshold}"))
-                    })
-                    .collect();
-                format!("ttr {}", parts.join(", "))
+                format!(
+                    "ttr {}",
+                    describe_thresholds(&[("p50", p50), ("p95", p95), ("max", max)])
+                )
             }
             Check::Restarts(threshold) => format!("restarts {threshold}"),
             Check::Exit(spec) => {
@@ -290,19 +285,14 @@ impl Check {
                 duplicates,
                 acknowledged,
             } => {
-                let parts: Vec<String> = [
-                    ("lost", lost),
-                    ("duplicates", duplicates),
-                    ("acknowledged", acknowledged),
-                ]
-                .into_iter()
-                .filter_map(|(name, threshold)| {
-                    threshold
-                        .as_ref()
-                        .map(|threshold| format!("{name} {threshold}"))
-                })
-                .collect();
-                format!("writes {}", parts.join(", "))
+                format!(
+                    "writes {}",
+                    describe_thresholds(&[
+                        ("lost", lost),
+                        ("duplicates", duplicates),
+                        ("acknowledged", acknowledged),
+                    ])
+                )
             }
             Check::ErrorRate { threshold, phase } => {
                 format!("load error rate {threshold} in phase {phase}")
@@ -314,18 +304,28 @@ impl Check {
                 max,
                 phase,
             } => {
-                let parts: Vec<String> = [("p50", p50), ("p95", p95), ("p99", p99), ("max", max)]
-                    .into_iter()
-                    .filter_map(|(name, threshold)| {
-                        threshold
-                            .as_ref()
-                            .map(|threshold| format!("{name} {threshold}"))
-                    })
-                    .collect();
-                format!("load latency {} in phase {phase}", parts.join(", "))
+                format!(
+                    "load latency {} in phase {phase}",
+                    describe_thresholds(&[("p50", p50), ("p95", p95), ("p99", p99), ("max", max)])
+                )
             }
         }
     }
+}
+
+/// Joins the thresholds that are set as `p50 < 1s, max < 2s`.
+fn describe_thresholds<T: std::fmt::Display>(
+    thresholds: &[(&str, &Option<Threshold<T>>)],
+) -> String {
+    let parts: Vec<String> = thresholds
+        .iter()
+        .filter_map(|(name, threshold)| {
+            threshold
+                .as_ref()
+                .map(|threshold| format!("{name} {threshold}"))
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// Scraping during the experiment.

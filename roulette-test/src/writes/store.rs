@@ -185,7 +185,7 @@ impl Store {
                         } else {
                             WriteError::from_message(format!(
                                 "POST {url} failed: {}",
-                                error_chain(&err)
+                                crate::probe::error_chain(&err)
                             ))
                         }
                     })?;
@@ -271,19 +271,16 @@ impl Store {
             Store::Http {
                 client, list_url, ..
             } => {
-                let response = client
-                    .get(list_url.as_str())
-                    .send()
-                    .await
-                    .map_err(|err| format!("GET {list_url} failed: {}", error_chain(&err)))?;
+                let response = client.get(list_url.as_str()).send().await.map_err(|err| {
+                    format!("GET {list_url} failed: {}", crate::probe::error_chain(&err))
+                })?;
                 let status = response.status();
                 if !status.is_success() {
                     return Err(format!("GET {list_url} answered {status}"));
                 }
-                let body = response
-                    .text()
-                    .await
-                    .map_err(|err| format!("GET {list_url} failed: {}", error_chain(&err)))?;
+                let body = response.text().await.map_err(|err| {
+                    format!("GET {list_url} failed: {}", crate::probe::error_chain(&err))
+                })?;
                 Ok(lines(&body))
             }
             Store::Redis { address, key, .. } => {
@@ -426,7 +423,10 @@ fn postgres_error(what: &str, address: &str, err: &tokio_postgres::Error) -> Wri
             db.severity(),
             db.message()
         ),
-        None => format!("{what} on {address} failed: {}", error_chain(err)),
+        None => format!(
+            "{what} on {address} failed: {}",
+            crate::probe::error_chain(err)
+        ),
     };
     if err.as_db_error().is_some() {
         WriteError::new("rejected", message)
@@ -453,21 +453,6 @@ fn lines(text: &str) -> Vec<String> {
         .filter(|line| !line.is_empty())
         .map(str::to_owned)
         .collect()
-}
-
-/// Joins an error and its sources into one line, as `a: b: c`.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
