@@ -648,3 +648,31 @@ fn dry_run_describes_hypotheses() {
         run.output()
     );
 }
+
+#[test]
+fn dry_run_draws_random_offsets() {
+    let file = "tests/cases/random-schedule.yaml";
+    let with_seed = roulette_run(&["run", "--dry-run", file], SHORT_LIMIT);
+    assert_eq!(with_seed.code(), Some(0), "{}", with_seed.output());
+    assert!(
+        with_seed.stdout.contains("faults (3 firings"),
+        "{}",
+        with_seed.output()
+    );
+    let again = roulette_run(&["run", "--dry-run", file], SHORT_LIMIT);
+    assert_eq!(
+        again.stdout, with_seed.stdout,
+        "the seed draws the same offsets"
+    );
+
+    let other = roulette_run(&["run", "--dry-run", "--seed", "12", file], SHORT_LIMIT);
+    assert!(
+        other.stdout.contains("faults (3 firings"),
+        "{}",
+        other.output()
+    );
+    assert_ne!(
+        other.stdout, with_seed.stdout,
+        "another seed draws other offsets"
+    );
+}

@@ -68,6 +68,21 @@ pub fn render(experiment: &Experiment) -> String {
         |s| s.to_string(),
     );
     let _ = writeln!(out, "  seed: {seed}");
+    // Random offsets are drawn from the seed, so they are known only when
+    // the file or `--seed` sets it.
+    let resolved = experiment
+        .seed
+        .and_then(|seed| schedule::resolve_random(experiment, seed));
+    let experiment = resolved.as_ref().unwrap_or(experiment);
+    for fault in &experiment.faults {
+        if let (Some(random), None) = (fault.random, experiment.seed) {
+            let _ = writeln!(
+                out,
+                "  fault {}: {} random firing(s) within {}; the offsets depend on the seed, so set `seed` or `--seed` to see them",
+                fault.name, random.count, random.within
+            );
+        }
+    }
     let firings = schedule::plan(&experiment.faults);
     let _ = writeln!(
         out,
