@@ -33,6 +33,13 @@ async fn yaml_spec_runs_as_a_test(ctx: ChaosContext) {
         Some("metrics-restarts")
     );
     assert!(ctx.name().ends_with("yaml_spec_runs_as_a_test"));
+    assert_eq!(
+        report.replay.as_deref(),
+        Some(
+            "ROULETTE_SEED=7 cargo test -p roulette-tests --test chaos_attribute -- --exact yaml_spec_runs_as_a_test"
+        ),
+        "the replay command names this test exactly"
+    );
 }
 
 #[roulette_test::chaos_test(spec = "../examples/metrics-restarts-missed.yaml", timeout = "120s")]

@@ -31,8 +31,11 @@
 //! ```
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use crate::report::audit::SpecFile;
+use crate::report::files::ReportFiles;
+use crate::report::replay;
 use crate::report::{ExperimentError, Outcome, Report, render_text};
 use crate::runner::{self, Session};
 use crate::spec::{self, Experiment};
@@ -43,6 +46,8 @@ use crate::spec::{self, Experiment};
 pub struct ChaosContext {
     name: &'static str,
     seed: Option<u64>,
+    /// `ROULETTE_SEED`, which replaces every other seed.
+    override_seed: Option<u64>,
     experiment: Option<Experiment>,
     report: Option<Report>,
 }
@@ -69,9 +74,14 @@ impl ChaosContext {
     }
 
     /// Runs `experiment` to its report. Without a seed of its own it takes
-    /// the test's `seed`.
+    /// the test's `seed`; `ROULETTE_SEED` replaces both. The report carries
+    /// the command that replays this test, and its files and audit entry
+    /// are written as the test harness writes them.
     pub async fn run(&self, experiment: &Experiment) -> Report {
-        runner::run(&self.seeded(experiment)).await
+        let started = SystemTime::now();
+        let mut report = runner::run(&self.seeded(experiment)).await;
+        record(self.name, &mut report, experiment, started);
+        report
     }
 
     /// Starts `experiment` for a step-by-step test; see [`Session`].
@@ -81,10 +91,44 @@ impl ChaosContext {
 
     fn seeded(&self, experiment: &Experiment) -> Experiment {
         let mut experiment = experiment.clone();
-        if experiment.seed.is_none() {
-            experiment.seed = self.seed;
-        }
+        experiment.seed = self.override_seed.or(experiment.seed).or(self.seed);
         experiment
+    }
+}
+
+/// Returns the libtest name of the test at `path`: the path without its
+/// first segment, the crate name, which libtest leaves out.
+fn test_name(path: &str) -> &str {
+    path.split_once("::").map_or(path, |(_, rest)| rest)
+}
+
+/// Sets the replay command of a chaos test's `report` and writes its
+/// report files and audit entry as the test harness does. A file that
+/// cannot be written is reported on stderr; it does not fail the test.
+fn record(path: &str, report: &mut Report, experiment: &Experiment, started: SystemTime) {
+    let test_target = replay::test_target_name();
+    if let Some(seed) = report.seed {
+        let package = std::env::var("CARGO_PKG_NAME").ok();
+        report.replay = Some(replay::harness_replay(
+            seed,
+            package.as_deref(),
+            &test_target,
+            test_name(path),
+        ));
+    }
+    let spec_file = experiment
+        .source
+        .as_deref()
+        .and_then(|source| SpecFile::read(source).ok());
+    let files = ReportFiles::from_env(&test_target);
+    if let Err(err) = files.write(
+        test_name(path),
+        report,
+        spec_file.as_ref(),
+        started,
+        SystemTime::now(),
+    ) {
+        eprintln!("warning: {err}");
     }
 }
 
@@ -154,16 +198,19 @@ where
             .build()
     }
     .expect("a tokio runtime starts");
+    let override_seed = replay::seed_from_env();
     let mut experiment = options.spec.map(|path| {
         spec::load_file(std::path::Path::new(path)).unwrap_or_else(|err| panic!("{err}"))
     });
-    if let (Some(experiment), Some(seed)) = (&mut experiment, options.seed) {
+    if let (Some(experiment), Some(seed)) = (&mut experiment, override_seed.or(options.seed)) {
         experiment.seed = Some(seed);
     }
     let test = async move {
         let report = match &experiment {
             Some(experiment) => {
-                let report = runner::run(experiment).await;
+                let started = SystemTime::now();
+                let mut report = runner::run(experiment).await;
+                record(options.name, &mut report, experiment, started);
                 report.assert_passed();
                 Some(report)
             }
@@ -172,6 +219,7 @@ where
         let context = ChaosContext {
             name: options.name,
             seed: options.seed,
+            override_seed,
             experiment,
             report,
         };
@@ -191,4 +239,19 @@ where
             None => test.await,
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_name_drops_crate() {
+        assert_eq!(
+            test_name("chaos::sigkill_keeps_the_count"),
+            "sigkill_keeps_the_count"
+        );
+        assert_eq!(test_name("chaos::workers::sigkill"), "workers::sigkill");
+        assert_eq!(test_name("lonely"), "lonely");
+    }
 }

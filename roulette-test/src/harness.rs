@@ -117,7 +117,7 @@ impl Harness {
             Ok(value) if !value.trim().is_empty() => Some(replay::parse_seed(&value)?),
             _ => None,
         };
-        let test_target = test_target_name();
+        let test_target = replay::test_target_name();
         let context = Arc::new(CaseContext {
             seed,
             files: ReportFiles::from_env(&test_target),
@@ -246,21 +246,6 @@ struct CaseContext {
     /// The package and test target, for the replay command.
     package: Option<String>,
     test_target: String,
-}
-
-/// Returns the name of the running test target: the executable's name
-/// without the `-<16 hex digits>` suffix that cargo adds.
-fn test_target_name() -> String {
-    let stem = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| String::from("chaos"));
-    match stem.rsplit_once('-') {
-        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            name.to_owned()
-        }
-        _ => stem,
-    }
 }
 
 /// Runs one case, writes its report files and turns its report into a

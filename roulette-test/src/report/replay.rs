@@ -29,6 +29,36 @@ pub fn harness_replay(seed: u64, package: Option<&str>, target: &str, case: &str
     )
 }
 
+/// Returns the name of the running test target: the executable's name
+/// without the `-<16 hex digits>` suffix that cargo adds.
+pub fn test_target_name() -> String {
+    let stem = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| String::from("chaos"));
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_owned()
+        }
+        _ => stem,
+    }
+}
+
+/// Returns the seed that `ROULETTE_SEED` sets, if it is set.
+///
+/// # Panics
+///
+/// When the variable holds something other than a whole number, with a
+/// message that says how to set it.
+pub fn seed_from_env() -> Option<u64> {
+    match std::env::var(SEED_VARIABLE) {
+        Ok(value) if !value.trim().is_empty() => {
+            Some(parse_seed(&value).unwrap_or_else(|err| panic!("{err}")))
+        }
+        _ => None,
+    }
+}
+
 /// Quotes `word` for a POSIX shell when it holds anything but letters,
 /// digits and `-_./=:@%+,`.
 pub fn shell_quote(word: &str) -> Cow<'_, str> {
