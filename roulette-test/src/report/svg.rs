@@ -542,6 +542,12 @@ fn draw_serving_row(svg: &mut String, scale: &Scale, model: &TimelineModel, y: f
         READY,
         "serving",
     );
+    // A frozen target accepts connections and answers nothing, so it is
+    // not serving while frozen.
+    for (from, to) in &model.frozen {
+        let to = to.unwrap_or(model.end).min(model.observed_end());
+        segment(svg, scale, *from, to, bar_y, FROZEN, "frozen, not serving");
+    }
     for (at, label) in &model.not_recovered {
         let _ = writeln!(
             svg,
@@ -610,7 +616,7 @@ fn segment(
     color: &str,
     label: &str,
 ) {
-    if to < from {
+    if to <= from {
         return;
     }
     let x = scale.x(from);
@@ -735,6 +741,29 @@ mod tests {
         let svg = render_timeline_svg(&report);
         assert!(svg.contains("kill &lt;worker&gt; &amp; &quot;wait&quot;"));
         assert!(!svg.contains("kill <worker>"));
+    }
+
+    #[test]
+    fn svg_freeze_not_serving() {
+        let mut report = timeline_report();
+        report.timeline.push(crate::supervisor::timeline::Event {
+            at: Duration::from_millis(2500),
+            kind: EventKind::Frozen {
+                fault: String::from("freeze"),
+            },
+        });
+        report.timeline.push(crate::supervisor::timeline::Event {
+            at: Duration::from_millis(2800),
+            kind: EventKind::Thawed {
+                fault: String::from("freeze"),
+            },
+        });
+        report.timeline.sort_by_key(|event| event.at);
+        let svg = render_timeline_svg(&report);
+        assert!(
+            svg.contains("<title>frozen, not serving: 2.500s to 2.800s</title>"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -413,6 +413,11 @@ pub fn resolve_cargo_bin(name: &str, base_dir: &Path) -> Result<PathBuf, Experim
     if let Some(path) = std::env::var_os(format!("CARGO_BIN_EXE_{name}")) {
         return Ok(PathBuf::from(path));
     }
+    // A first build can take minutes, which would look like a hang.
+    eprintln!(
+        "building cargo_bin `{name}` with `cargo build` in {}...",
+        base_dir.display()
+    );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = std::process::Command::new(&cargo);
     command
