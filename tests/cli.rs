@@ -650,6 +650,21 @@ fn dry_run_describes_hypotheses() {
 }
 
 #[test]
+fn dry_run_shows_error_rate_as_percent() {
+    let run = roulette_run(
+        &["run", "--dry-run", "examples/load-recovery.yaml"],
+        SHORT_LIMIT,
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.output());
+    assert!(
+        run.stdout
+            .contains("load error rate < 1.00% in phase before\n"),
+        "{}",
+        run.output()
+    );
+}
+
+#[test]
 fn dry_run_draws_random_offsets() {
     let file = "tests/cases/random-schedule.yaml";
     let with_seed = roulette_run(&["run", "--dry-run", file], SHORT_LIMIT);

@@ -163,10 +163,21 @@ fn judge(
 
 fn format_value(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        format!("{value}")
+        return format!("{value:.0}");
     }
+    if !value.is_finite() || value == 0.0 {
+        return format!("{value}");
+    }
+    // Twelve significant digits hide binary rounding noise, such as
+    // 0.024849999999999997 for 0.02485, and keep every digit a threshold
+    // is likely to use.
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = 11 - magnitude;
+    if !(0..=17).contains(&decimals) {
+        return format!("{value}");
+    }
+    let text = format!("{value:.*}", decimals as usize);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The metric names in the store, sorted, at most 20.
@@ -185,6 +196,17 @@ fn series_names(store: &Store) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::metrics::store::Point;
+
+    #[test]
+    fn format_value_hides_rounding_noise() {
+        assert_eq!(format_value(0.024849999999999997), "0.02485");
+        assert_eq!(format_value(3.0), "3");
+        assert_eq!(format_value(0.1 + 0.2), "0.3");
+        assert_eq!(format_value(1234.5678), "1234.5678");
+        assert_eq!(format_value(1.5e-20), "0.000000000000000000015");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::INFINITY), "inf");
+    }
 
     fn store() -> Store {
         let mut store = Store::new();

@@ -294,9 +294,11 @@ impl Check {
                     ])
                 )
             }
-            Check::ErrorRate { threshold, phase } => {
-                format!("load error rate {threshold} in phase {phase}")
-            }
+            Check::ErrorRate { threshold, phase } => format!(
+                "load error rate {} {} in phase {phase}",
+                threshold.op.symbol(),
+                crate::report::format_percent(threshold.value)
+            ),
             Check::Latency {
                 p50,
                 p95,

@@ -110,6 +110,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
+            other if other.contains(char::is_whitespace) => {
+                return Err(format!(
+                    "invalid duration `{trimmed}`: spaces are not allowed inside a duration; write it without them, such as `1m30s`"
+                ));
+            }
             other => {
                 return Err(format!(
                     "invalid duration `{trimmed}`: unknown unit `{other}`; units are ms, s, m and h"
@@ -421,6 +426,13 @@ mod tests {
         let err = parse_duration("5").unwrap_err();
         assert!(err.contains("bare number"), "{err}");
         assert!(err.contains("`5s`"), "{err}");
+    }
+
+    #[test]
+    fn duration_with_space_rejected() {
+        let err = parse_duration("1m 30s").unwrap_err();
+        assert!(err.contains("spaces are not allowed"), "{err}");
+        assert!(err.contains("`1m30s`"), "{err}");
     }
 
     #[test]
