@@ -398,8 +398,9 @@ async fn execute(
 
     timeline.record(EventKind::Settling);
     tokio::time::sleep(experiment.settle.0).await;
-    // The load stops at the end of the settle period; listing the writes
-    // may wait for the target to be ready again, which is not load time.
+    // The load stops at the end of the settle period. Listing the writes
+    // may then wait for the target to be ready again, which is not load
+    // time.
     if let (Some(running), Some(config)) = (load, &prepared.load) {
         run.load = Some(traffic::finish(running, config, timeline, &run.faults).await);
     }

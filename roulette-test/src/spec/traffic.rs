@@ -166,6 +166,28 @@ pub struct Rate {
 }
 
 impl Rate {
+    /// Parses `text`, such as `50/s` or `0.5/s`. Errors show `example` as
+    /// the form to write, so each block can use a rate that fits it.
+    pub fn parse_with_example(text: &str, example: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        let Some(number) = trimmed.strip_suffix("/s") else {
+            return Err(format!(
+                "invalid rate `{trimmed}`: write a number per second with the `/s` unit, such as `{example}`"
+            ));
+        };
+        let per_second: f64 = number.trim().parse().map_err(|_| {
+            format!(
+                "invalid rate `{trimmed}`: `{number}` is not a number; write it like `{example}`"
+            )
+        })?;
+        if !(per_second.is_finite() && per_second > 0.0) {
+            return Err(format!(
+                "invalid rate `{trimmed}`: the rate must be above zero, such as `{example}`"
+            ));
+        }
+        Ok(Rate { per_second })
+    }
+
     /// Returns the time between two requests.
     pub fn interval(self) -> Duration {
         Duration::from_secs_f64(1.0 / self.per_second)
@@ -176,21 +198,7 @@ impl FromStr for Rate {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let trimmed = text.trim();
-        let Some(number) = trimmed.strip_suffix("/s") else {
-            return Err(format!(
-                "invalid rate `{trimmed}`: write requests per second with the `/s` unit, such as `50/s`"
-            ));
-        };
-        let per_second: f64 = number.trim().parse().map_err(|_| {
-            format!("invalid rate `{trimmed}`: `{number}` is not a number; write it like `50/s`")
-        })?;
-        if !(per_second.is_finite() && per_second > 0.0) {
-            return Err(format!(
-                "invalid rate `{trimmed}`: the rate must be above zero, such as `50/s`"
-            ));
-        }
-        Ok(Rate { per_second })
+        Rate::parse_with_example(text, "50/s")
     }
 }
 

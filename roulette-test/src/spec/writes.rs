@@ -161,20 +161,7 @@ pub struct WritesCheckSpec {
 
 /// Parses a rate such as `20/s` or `0.5/s` into writes per second.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
-    let Some(number) = text.trim().strip_suffix("/s") else {
-        return Err(format!(
-            "invalid rate `{text}`: write a number of writes per second, such as `20/s`"
-        ));
-    };
-    let rate: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid rate `{text}`: `{number}` is not a number"))?;
-    if !(rate.is_finite() && rate > 0.0) {
-        return Err(format!(
-            "invalid rate `{text}`: the rate must be above zero"
-        ));
-    }
+    let rate = super::Rate::parse_with_example(text, "20/s")?.per_second;
     if rate > MAX_WRITE_RATE {
         return Err(format!(
             "rate `{text}` is above the limit of {MAX_WRITE_RATE}/s; lower it"
