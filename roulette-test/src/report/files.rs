@@ -141,15 +141,21 @@ pub fn file_stem(case: &str) -> String {
         .collect()
 }
 
+/// Files that cargo writes at the root of a target directory. Cargo writes
+/// `CACHEDIR.TAG` only when it creates the directory itself (cargo 1.95), so a target
+/// directory that a script made first (say, for a downloaded file) has
+/// only `.rustc_info.json`.
+const TARGET_DIR_MARKERS: [&str; 2] = ["CACHEDIR.TAG", ".rustc_info.json"];
+
 /// Returns the cargo target directory of the running binary: the nearest
-/// ancestor of the executable that contains `CACHEDIR.TAG`, which cargo
-/// writes at the root of every target directory. Falls back to
-/// `$CARGO_TARGET_DIR`, then to `./target`.
+/// ancestor of the executable that contains one of the files cargo writes at
+/// the root of every target directory. Falls back to `$CARGO_TARGET_DIR`,
+/// then to `./target`.
 pub fn cargo_target_dir() -> PathBuf {
     let from_exe = std::env::current_exe().ok().and_then(|exe| {
         exe.ancestors()
             .skip(1)
-            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+            .find(|dir| is_target_dir(dir))
             .map(Path::to_path_buf)
     });
     from_exe.unwrap_or_else(|| {
@@ -157,6 +163,12 @@ pub fn cargo_target_dir() -> PathBuf {
             .filter(|dir| !dir.is_empty())
             .map_or_else(|| PathBuf::from("target"), PathBuf::from)
     })
+}
+
+fn is_target_dir(dir: &Path) -> bool {
+    TARGET_DIR_MARKERS
+        .iter()
+        .any(|marker| dir.join(marker).is_file())
 }
 
 #[cfg(test)]
@@ -171,10 +183,24 @@ mod tests {
     }
 
     #[test]
+    fn target_dir_without_cachedir_tag_recognised() {
+        // A target dir that a script created before cargo ran.
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_target_dir(dir.path()));
+        std::fs::write(dir.path().join(".rustc_info.json"), "{}").unwrap();
+        assert!(is_target_dir(dir.path()));
+    }
+
+    #[test]
     fn target_dir_found_from_test_binary() {
-        // Test binaries live in <target>/debug/deps, and cargo tags <target>.
+        // Test binaries live in <target>/debug/deps.
         let dir = cargo_target_dir();
-        assert!(dir.join("CACHEDIR.TAG").is_file(), "{}", dir.display());
+        assert!(is_target_dir(&dir), "{}", dir.display());
+        assert!(
+            !is_target_dir(&dir.join("debug")),
+            "found {}/debug, not the target dir",
+            dir.display()
+        );
         let exe = std::env::current_exe().unwrap();
         assert!(
             exe.starts_with(&dir),

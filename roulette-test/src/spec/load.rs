@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::Document;
 use super::Experiment;
 use super::check::Checker;
-use super::location::{field_path, snippet, strip_location_prefix};
+use super::location::{field_path, snippet, strip_location_prefix, unclosed_flow};
 
 /// A spec that cannot be read or is invalid.
 #[derive(Debug)]
@@ -149,6 +149,32 @@ impl Context<'_> {
             .location()
             .map_or((1, 1), |loc| (loc.line(), loc.column()));
         let message = strip_location_prefix(&err.without_snippet().to_string());
+        let syntax_error = matches!(
+            err.without_snippet(),
+            serde_saphyr::Error::ExternalMessage { .. } | serde_saphyr::Error::Eof { .. }
+        );
+        if syntax_error
+            && let Some(unclosed) = unclosed_flow(self.text, line as usize, column as usize)
+        {
+            // The parser stops where the text stops making sense, which
+            // can be lines after the bracket that was left open.
+            let closer = unclosed.closer();
+            let collection = if unclosed.opener == '[' {
+                "list"
+            } else {
+                "map"
+            };
+            return self.error(
+                unclosed.line,
+                unclosed.column,
+                field_path(self.text, unclosed.line as usize, unclosed.column as usize),
+                format!(
+                    "`{}` is never closed; add `{closer}` where the {collection} ends \
+                     (the YAML parser noticed at line {line}, column {column}: {message})",
+                    unclosed.opener
+                ),
+            );
+        }
         let mut field = field_path(self.text, line as usize, column as usize);
         if let Some(missing) = message
             .strip_prefix("missing field `")

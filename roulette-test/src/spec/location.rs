@@ -69,50 +69,80 @@ pub(super) fn is_key(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Finds the keys on one line that lead to `column_byte`: the keys of the
-/// flow maps (`{...}`) still open there, then the last key at or before
-/// it. In `schedule: {every: 5}` the value `5` gives `[schedule, every]`.
-fn inline_path(line: &str, column_byte: usize) -> Vec<String> {
-    let key_regex = Regex::new(r"([A-Za-z_][A-Za-z0-9_-]*)\s*:").expect("static regex");
-    let keys: Vec<(usize, String)> = key_regex
-        .captures_iter(line)
-        .filter_map(|c| c.get(1))
-        .filter(|m| m.start() <= column_byte)
-        .map(|m| (m.start(), m.as_str().to_owned()))
-        .collect();
-    let key_before = |at: usize| {
-        keys.iter()
-            .rev()
-            .find(|(start, _)| *start < at)
-            .map(|(_, key)| key.clone())
-    };
+/// An open flow collection on one line: the key written before its opener
+/// and, for a sequence, the index of the item reached so far.
+struct Open {
+    key: Option<String>,
+    item: Option<usize>,
+}
 
-    let mut open: Vec<Option<String>> = Vec::new();
+/// Finds the path components on one line that lead to `column_byte`: the
+/// key before each flow collection (`{...}` or `[...]`) still open there,
+/// the item index in each open sequence, then the last key at or before
+/// the column. In `schedule: {every: 5}` the value `5` gives
+/// `[schedule, every]`; in `faults: [{}, {signal: X}]` the value `X` gives
+/// `[faults, [1], signal]`.
+fn inline_path(line: &str, column_byte: usize) -> Vec<String> {
+    let key_regex =
+        Regex::new(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*:(\s|$|[,\]}])").expect("static regex");
+    // The block-level line itself is the outermost collection.
+    let mut open = vec![Open {
+        key: None,
+        item: None,
+    }];
     let mut in_quotes = None;
-    for (at, c) in line.char_indices().take_while(|(at, _)| *at < column_byte) {
+    let mut previous = ' ';
+    for (at, c) in line.char_indices().take_while(|(at, _)| *at <= column_byte) {
+        let starts_word = !(previous.is_ascii_alphanumeric() || previous == '_' || previous == '-');
+        if in_quotes.is_none()
+            && starts_word
+            && let Some(key) = key_regex.captures(&line[at..]).and_then(|c| c.get(1))
+        {
+            open.last_mut().expect("the line is always open").key = Some(key.as_str().to_owned());
+        }
+        // The character at the column is the start of the value in error.
+        if at == column_byte {
+            break;
+        }
         match (in_quotes, c) {
             (Some(quote), _) if c == quote => in_quotes = None,
             (Some(_), _) => {}
             (None, '"' | '\'') => in_quotes = Some(c),
-            (None, '{') => open.push(key_before(at)),
-            (None, '}') => {
+            (None, '#') if previous == ' ' => break,
+            (None, '{') => open.push(Open {
+                key: None,
+                item: None,
+            }),
+            (None, '[') => open.push(Open {
+                key: None,
+                item: Some(0),
+            }),
+            (None, '}' | ']') if open.len() > 1 => {
                 open.pop();
+            }
+            (None, ',') => {
+                let innermost = open.last_mut().expect("the line is always open");
+                if let Some(item) = innermost.item.as_mut() {
+                    *item += 1;
+                }
             }
             _ => {}
         }
+        previous = c;
     }
-    let mut path: Vec<String> = open.into_iter().flatten().collect();
-    if let Some((_, last)) = keys.last()
-        && path.last() != Some(last)
-    {
-        path.push(last.clone());
+
+    let mut path = Vec::new();
+    for collection in open {
+        if let Some(item) = collection.item {
+            path.push(format!("[{item}]"));
+        }
+        path.extend(collection.key);
     }
     path
 }
 
 /// Finds the dotted path of the field at `line`:`column` (both 1-based) in
-/// block-style YAML, such as `spec.faults[1].grace`. Flow-style maps give
-/// the innermost key written before the column.
+/// YAML, such as `spec.faults[1].grace`, in block and flow style alike.
 pub(super) fn field_path(text: &str, line: usize, column: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let Some(current) = lines.get(line.saturating_sub(1)) else {
@@ -193,6 +223,89 @@ pub(super) fn field_path(text: &str, line: usize, column: usize) -> String {
     }
 }
 
+/// A flow collection opener (`[` or `{`) that is never closed.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Unclosed {
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column, counted in characters.
+    pub column: u64,
+    pub opener: char,
+}
+
+impl Unclosed {
+    pub(super) fn closer(&self) -> char {
+        if self.opener == '[' { ']' } else { '}' }
+    }
+}
+
+/// Finds the first flow collection opened before `line`:`column` that is
+/// not closed anywhere in `text`. A YAML parser notices a missing `]` or
+/// `}` only where the text stops making sense, often lines later.
+///
+/// Quoted scalars, comments and block scalars (`|`, `>`) are skipped; a
+/// `[` or `{` inside a plain scalar, as in `process: worker[0-9]`, opens
+/// nothing.
+pub(super) fn unclosed_flow(text: &str, line: usize, column: usize) -> Option<Unclosed> {
+    let mut open: Vec<Unclosed> = Vec::new();
+    let mut in_quotes: Option<char> = None;
+    // The indent of the line that started a block scalar.
+    let mut block_scalar: Option<usize> = None;
+    for (index, source_line) in text.lines().enumerate() {
+        let indent = source_line.len() - source_line.trim_start_matches(' ').len();
+        if let Some(parent) = block_scalar {
+            if source_line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        // Where a scalar may start: after `:`, `-`, `?`, `,`, an opener, or
+        // at the start of the line.
+        let mut value_start = true;
+        let mut previous = ' ';
+        let mut chars = source_line.chars().enumerate().peekable();
+        while let Some((char_index, c)) = chars.next() {
+            if let Some(quote) = in_quotes {
+                match c {
+                    '\\' if quote == '"' => {
+                        chars.next();
+                    }
+                    '\'' if quote == '\'' && chars.peek().map(|(_, n)| *n) == Some('\'') => {
+                        chars.next();
+                    }
+                    _ if c == quote => in_quotes = None,
+                    _ => {}
+                }
+                previous = c;
+                continue;
+            }
+            match c {
+                '#' if previous == ' ' => break,
+                '"' | '\'' if value_start => in_quotes = Some(c),
+                '[' | '{' if value_start || !open.is_empty() => open.push(Unclosed {
+                    line: index as u64 + 1,
+                    column: char_index as u64 + 1,
+                    opener: c,
+                }),
+                ']' | '}' if open.last().is_some_and(|o| o.closer() == c) => {
+                    open.pop();
+                }
+                '|' | '>' if value_start && open.is_empty() => {
+                    block_scalar = Some(indent);
+                    break;
+                }
+                _ => {}
+            }
+            if c != ' ' {
+                value_start = matches!(c, ':' | '-' | '?' | ',' | '[' | '{');
+            }
+            previous = c;
+        }
+    }
+    open.into_iter()
+        .find(|o| (o.line as usize, o.column as usize) < (line, column))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +332,60 @@ mod tests {
             field_path(text, 7, 25),
             "spec.target.supervisor.backoff.initial"
         );
+    }
+
+    #[test]
+    fn field_path_in_flow_sequences() {
+        let text = "spec:\n  faults: [{name: k, signal: SIGKIL}, {name: j, sgnal: X}]\n  target:\n    args: [100, {a: 1}]\n";
+        assert_eq!(field_path(text, 2, 36), "spec.faults[0].signal");
+        assert_eq!(field_path(text, 2, 54), "spec.faults[1].sgnal");
+        assert_eq!(field_path(text, 4, 17), "spec.target.args[1]");
+        assert_eq!(field_path(text, 4, 11), "spec.target.args");
+    }
+
+    #[test]
+    fn field_path_skips_colons_in_values() {
+        let text = "ready: {http: {url: \"http://127.0.0.1:1/\"}, timeout: 5}\n";
+        assert_eq!(field_path(text, 1, 55), "ready.timeout");
+        let text = "ready: {http: {url: http://127.0.0.1:1/}, tmeout: 5}\n";
+        assert_eq!(field_path(text, 1, 43), "ready.tmeout");
+    }
+
+    #[test]
+    fn unclosed_flow_found_before_error() {
+        let text = "spec:\n  target:\n    args: [\"100\"\n    ready:\n      log: x\n  faults: [{a: [1]}]\n";
+        assert_eq!(
+            unclosed_flow(text, 4, 10),
+            Some(Unclosed {
+                line: 3,
+                column: 11,
+                opener: '[',
+            })
+        );
+        // An error before the bracket is not caused by it.
+        assert_eq!(unclosed_flow(text, 2, 3), None);
+    }
+
+    #[test]
+    fn closed_flow_over_several_lines_is_not_unclosed() {
+        let text = "args: [\n  a,\n  b,\n]\nmap: {\n  k: v }\n";
+        assert_eq!(unclosed_flow(text, 6, 1), None);
+    }
+
+    #[test]
+    fn brackets_outside_flow_syntax_ignored() {
+        let text = concat!(
+            "process: worker[0-9\n",
+            "log: \"ready [\"\n",
+            "name: it's [ not\n",
+            "quote: 'it''s ['\n",
+            "# a comment [\n",
+            "script: |\n",
+            "  if [ -f x; then\n",
+            "    {\n",
+            "end: 1\n",
+        );
+        assert_eq!(unclosed_flow(text, 9, 6), None);
     }
 
     #[test]

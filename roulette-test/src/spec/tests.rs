@@ -85,6 +85,42 @@ fn misspelt_field_located() {
 }
 
 #[test]
+fn unclosed_flow_list_located_at_its_bracket() {
+    // The parser notices the missing `]` only on a later line.
+    let err = invalid(
+        "    args: [\"${port.http}\"]",
+        "    args: [\"${port.http}\"",
+    );
+    assert_eq!(err.line, 9);
+    assert_eq!(err.field, "spec.target.args");
+    assert!(
+        err.message
+            .starts_with("`[` is never closed; add `]` where the list ends"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("the YAML parser noticed at line 10"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn misspelt_field_in_flow_list_has_index() {
+    let err = invalid(
+        "  hypothesis:\n    - name: fast\n      ttr: \"< 2s\"\n    - name: clean\n      exit: {code: 0}",
+        "  hypothesis: [{name: fast, ttr: \"< 2s\"}, {name: clean, exti: {code: 0}}]",
+    );
+    assert_eq!(err.field, "spec.hypothesis[1].exti");
+    assert!(
+        err.message.contains("unknown field `exti`"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
 fn bare_number_duration_rejected() {
     let err = invalid("grace: 1s", "grace: 1");
     assert_eq!(err.field, "spec.faults[0].grace");
