@@ -141,10 +141,10 @@ pub fn file_stem(case: &str) -> String {
         .collect()
 }
 
-/// Files that cargo writes at the root of a target directory. Cargo writes
-/// `CACHEDIR.TAG` only when it creates the directory itself (cargo 1.95), so a target
-/// directory that a script made first (say, for a downloaded file) has
-/// only `.rustc_info.json`.
+/// Files that cargo writes at the root of a target directory. Cargo 1.95
+/// writes `CACHEDIR.TAG` only when it creates the directory itself, so a
+/// target directory that a script made first (say, for a downloaded file)
+/// has only `.rustc_info.json`.
 const TARGET_DIR_MARKERS: [&str; 2] = ["CACHEDIR.TAG", ".rustc_info.json"];
 
 /// Returns the cargo target directory of the running binary: the nearest
