@@ -353,9 +353,10 @@ spec:
 }
 
 /// Starts `roulette run` on a target that records its pids in a temp
-/// dir, sends `signal` to the command once all four of its processes run,
-/// and returns the command's result and those pids.
-fn interrupt_run(signal: Signal) -> (Run, Vec<u32>) {
+/// dir, given `copies` times, sends `signal` to the command once all four
+/// processes of the first run, and returns the command's result and those
+/// pids.
+fn interrupt_run(signal: Signal, copies: usize) -> (Run, Vec<u32>) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let spec = format!(
         r#"
@@ -378,13 +379,11 @@ spec:
     std::fs::write(&spec_path, spec).expect("the spec is written");
     let json_path = dir.path().join("report.json");
 
+    let spec_arg = spec_path.to_str().expect("a UTF-8 temp path");
     let mut child = Command::new(roulette())
-        .args([
-            "run",
-            spec_path.to_str().expect("a UTF-8 temp path"),
-            "--json",
-            json_path.to_str().expect("a UTF-8 temp path"),
-        ])
+        .arg("run")
+        .args(std::iter::repeat_n(spec_arg, copies))
+        .args(["--json", json_path.to_str().expect("a UTF-8 temp path")])
         .current_dir(WORKSPACE_DIR)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -425,7 +424,19 @@ spec:
         run.output()
     );
     let json = std::fs::read_to_string(&json_path).unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let written: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    // Several files give an array, even when only the first one ran.
+    let report = if copies == 1 {
+        written
+    } else {
+        assert_eq!(
+            written.as_array().map(Vec::len),
+            Some(1),
+            "JSON report: {json}\n{}",
+            run.output()
+        );
+        written[0].clone()
+    };
     assert_eq!(
         report["error"]["kind"],
         "interrupted",
@@ -447,7 +458,7 @@ fn is_alive(pid: u32) -> bool {
 
 #[test]
 fn sigterm_stops_run_with_143() {
-    let (run, pids) = interrupt_run(Signal::SIGTERM);
+    let (run, pids) = interrupt_run(Signal::SIGTERM, 1);
     assert_eq!(run.code(), Some(143), "{}", run.output());
     assert!(
         run.stdout.contains("interrupted by SIGTERM"),
@@ -464,7 +475,7 @@ fn sigterm_stops_run_with_143() {
 
 #[test]
 fn sigint_stops_run_with_130() {
-    let (run, pids) = interrupt_run(Signal::SIGINT);
+    let (run, pids) = interrupt_run(Signal::SIGINT, 2);
     assert_eq!(run.code(), Some(130), "{}", run.output());
     assert!(
         run.stdout.contains("interrupted by SIGINT"),

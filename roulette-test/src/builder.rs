@@ -51,7 +51,7 @@ use crate::spec::{self, API_VERSION, Experiment, KIND, SpecError, format_duratio
 /// A duration as the format writes it: `"1500ms"`, `"2s"`, or a
 /// [`Duration`].
 pub trait IntoDuration {
-    /// The duration in the format's syntax.
+    /// Returns the duration in the format's syntax.
     fn into_duration_text(self) -> String;
 }
 
@@ -113,14 +113,14 @@ impl ExperimentBuilder {
         }
     }
 
-    /// `metadata.description`.
+    /// Sets `metadata.description`.
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.metadata
             .insert("description".into(), Value::String(text.into()));
         self
     }
 
-    /// One entry of `metadata.labels`.
+    /// Adds one entry to `metadata.labels`.
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let labels = self
             .metadata
@@ -132,28 +132,28 @@ impl ExperimentBuilder {
         self
     }
 
-    /// The directory commands run in and relative paths resolve against;
-    /// the current directory when not set.
+    /// Sets the directory that commands run in and relative paths resolve
+    /// against. Without it, the current directory is used.
     pub fn base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.base_dir = Some(dir.into());
         self
     }
 
-    /// `target.command`: a program path or a name looked up on `PATH`.
+    /// Sets `target.command`: a program path or a name looked up on `PATH`.
     pub fn command(mut self, program: impl Into<String>) -> Self {
         self.target
             .insert("command".into(), Value::String(program.into()));
         self
     }
 
-    /// `target.cargo_bin`: a binary of the current cargo workspace.
+    /// Sets `target.cargo_bin`: a binary of the current cargo workspace.
     pub fn cargo_bin(mut self, name: impl Into<String>) -> Self {
         self.target
             .insert("cargo_bin".into(), Value::String(name.into()));
         self
     }
 
-    /// `target.args`, added after any arguments given before.
+    /// Appends to `target.args`, after any arguments given before.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -169,7 +169,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// One entry of `target.env`.
+    /// Adds one entry to `target.env`.
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let env = self
             .target
@@ -181,7 +181,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// One name of `target.ports`, used as `${port.NAME}`.
+    /// Adds one name to `target.ports`, used as `${port.NAME}`.
     pub fn port(mut self, name: impl Into<String>) -> Self {
         let ports = self
             .target
@@ -193,7 +193,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// `target.supervisor.restart`: `always`, `on-failure` or `never`.
+    /// Sets `target.supervisor.restart`: `always`, `on-failure` or `never`.
     pub fn restart(mut self, policy: spec::RestartPolicy) -> Self {
         let text = match policy {
             spec::RestartPolicy::Always => "always",
@@ -205,7 +205,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// `target.supervisor.backoff`.
+    /// Sets `target.supervisor.backoff`.
     pub fn backoff(
         mut self,
         initial: impl IntoDuration,
@@ -223,7 +223,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// `target.supervisor.intensity`.
+    /// Sets `target.supervisor.intensity`.
     pub fn intensity(mut self, restarts: u32, within: impl IntoDuration) -> Self {
         self.supervisor.insert(
             "intensity".into(),
@@ -232,13 +232,13 @@ impl ExperimentBuilder {
         self
     }
 
-    /// `target.ready`.
+    /// Sets `target.ready`.
     pub fn ready(mut self, ready: Ready) -> Self {
         self.target.insert("ready".into(), Value::Object(ready.0));
         self
     }
 
-    /// `target.metrics` with one endpoint.
+    /// Sets `target.metrics` to one endpoint.
     pub fn metrics(mut self, url: impl Into<String>) -> Self {
         let metrics = self
             .target
@@ -250,7 +250,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// `target.metrics.interval`.
+    /// Sets `target.metrics.interval`.
     pub fn metrics_interval(mut self, interval: impl IntoDuration) -> Self {
         let metrics = self
             .target
@@ -265,7 +265,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// One `setup` step with the default time limit.
+    /// Adds one `setup` step with the default time limit.
     pub fn setup<I, S>(mut self, argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -275,26 +275,26 @@ impl ExperimentBuilder {
         self
     }
 
-    /// One fault.
+    /// Adds one fault.
     pub fn fault(mut self, fault: FaultBuilder) -> Self {
         self.faults.push(Value::Object(fault.0));
         self
     }
 
-    /// `spec.seed`: the seed of every random choice.
+    /// Sets `spec.seed`: the seed of every random choice.
     pub fn seed(mut self, seed: u64) -> Self {
         self.spec.insert("seed".into(), json!(seed));
         self
     }
 
-    /// `spec.settle`: the wait after the last recovery, before the checks.
+    /// Sets `spec.settle`: the wait after the last recovery, before the checks.
     pub fn settle(mut self, settle: impl IntoDuration) -> Self {
         self.spec
             .insert("settle".into(), Value::String(settle.into_duration_text()));
         self
     }
 
-    /// `spec.policy.timeout`.
+    /// Sets `spec.policy.timeout`.
     pub fn timeout(mut self, timeout: impl IntoDuration) -> Self {
         self.policy.insert(
             "timeout".into(),
@@ -303,7 +303,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// One regular expression of `spec.policy.deny`.
+    /// Adds one regular expression to `spec.policy.deny`.
     pub fn deny(mut self, pattern: impl Into<String>) -> Self {
         let deny = self
             .policy
@@ -315,7 +315,7 @@ impl ExperimentBuilder {
         self
     }
 
-    /// One hypothesis named `name`.
+    /// Adds one hypothesis named `name`.
     pub fn hypothesis(mut self, name: impl Into<String>, check: Verify) -> Self {
         let mut map = Map::new();
         map.insert("name".into(), Value::String(name.into()));
@@ -324,8 +324,8 @@ impl ExperimentBuilder {
         self
     }
 
-    /// The experiment as a YAML document in the `roulette-test/v1alpha1`
-    /// format.
+    /// Renders the experiment as a YAML document in the
+    /// `roulette-test/v1alpha1` format.
     pub fn to_yaml(&self) -> String {
         let mut target = self.target.clone();
         if !self.supervisor.is_empty() {
@@ -373,27 +373,31 @@ impl ExperimentBuilder {
 pub struct Ready(Map<String, Value>);
 
 impl Ready {
-    /// A GET of `url` that must return status 200.
+    /// Creates a probe that sends a GET to `url`, which must return
+    /// status 200.
     pub fn http(url: impl Into<String>) -> Self {
         Ready::with("http", json!({"url": url.into()}))
     }
 
-    /// A GET of `url` that must return `status`.
+    /// Creates a probe that sends a GET to `url`, which must return
+    /// `status`.
     pub fn http_status(url: impl Into<String>, status: u16) -> Self {
         Ready::with("http", json!({"url": url.into(), "status": status}))
     }
 
-    /// A TCP connect to `address` (`127.0.0.1:${port.NAME}`).
+    /// Creates a probe that connects over TCP to `address`
+    /// (`127.0.0.1:${port.NAME}`).
     pub fn tcp(address: impl Into<String>) -> Self {
         Ready::with("tcp", Value::String(address.into()))
     }
 
-    /// A line of the current incarnation's output that matches `pattern`.
+    /// Creates a probe that waits for a line of the current incarnation's
+    /// output that matches `pattern`.
     pub fn log(pattern: impl Into<String>) -> Self {
         Ready::with("log", Value::String(pattern.into()))
     }
 
-    /// A command that must exit 0.
+    /// Creates a probe that runs a command, which must exit 0.
     pub fn exec<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -402,17 +406,17 @@ impl Ready {
         Ready::with("exec", strings(argv))
     }
 
-    /// The pause between two attempts of the probe.
+    /// Sets the pause between two attempts of the probe.
     pub fn interval(self, interval: impl IntoDuration) -> Self {
         self.set("interval", interval)
     }
 
-    /// The time limit of one attempt.
+    /// Sets the time limit of one attempt.
     pub fn attempt_timeout(self, limit: impl IntoDuration) -> Self {
         self.set("attempt_timeout", limit)
     }
 
-    /// The time the target has to become ready.
+    /// Sets the time the target has to become ready.
     pub fn timeout(self, limit: impl IntoDuration) -> Self {
         self.set("timeout", limit)
     }
@@ -435,7 +439,8 @@ impl Ready {
 pub struct FaultBuilder(Map<String, Value>);
 
 impl FaultBuilder {
-    /// A fault named `name` that sends `signal`, such as `"SIGKILL"`.
+    /// Creates a fault named `name` that sends `signal`, such as
+    /// `"SIGKILL"`.
     pub fn signal(name: impl Into<String>, signal: impl Into<String>) -> Self {
         let mut map = Map::new();
         map.insert("name".into(), Value::String(name.into()));
@@ -443,8 +448,8 @@ impl FaultBuilder {
         FaultBuilder(map)
     }
 
-    /// A fault named `name` that stops the target with SIGSTOP and resumes
-    /// it with SIGCONT after `duration`.
+    /// Creates a fault named `name` that stops the target with SIGSTOP and
+    /// resumes it with SIGCONT after `duration`.
     pub fn freeze(name: impl Into<String>, duration: impl IntoDuration) -> Self {
         let mut map = Map::new();
         map.insert("name".into(), Value::String(name.into()));
@@ -455,27 +460,28 @@ impl FaultBuilder {
         FaultBuilder(map)
     }
 
-    /// The grace period after the signal, then SIGKILL to the group.
+    /// Sets the grace period after the signal, then SIGKILL to the group.
     pub fn grace(mut self, grace: impl IntoDuration) -> Self {
         self.0
             .insert("grace".into(), Value::String(grace.into_duration_text()));
         self
     }
 
-    /// `target: main`, the default.
+    /// Sets `target: main`, the default.
     pub fn main(mut self) -> Self {
         self.0.insert("target".into(), Value::String("main".into()));
         self
     }
 
-    /// `target: group`: the whole process group.
+    /// Sets `target: group`: the whole process group.
     pub fn group(mut self) -> Self {
         self.0
             .insert("target".into(), Value::String("group".into()));
         self
     }
 
-    /// `target: {process: REGEX, pick: PICK}`: descendants of the target.
+    /// Sets `target: {process: REGEX, pick: PICK}`: descendants of the
+    /// target.
     pub fn process(mut self, pattern: impl Into<String>, pick: spec::Pick) -> Self {
         let pick = match pick {
             spec::Pick::Random => "random",
@@ -490,7 +496,7 @@ impl FaultBuilder {
         self
     }
 
-    /// `schedule: {at: [...]}`: fixed offsets from the end of `setup`.
+    /// Sets `schedule: {at: [...]}`: fixed offsets from the end of `setup`.
     pub fn at<I, D>(mut self, offsets: I) -> Self
     where
         I: IntoIterator<Item = D>,
@@ -505,8 +511,8 @@ impl FaultBuilder {
         self
     }
 
-    /// `schedule: {random: {count, within}}`: `count` offsets drawn within
-    /// the window from the experiment's seed.
+    /// Sets `schedule: {random: {count, within}}`: `count` offsets drawn
+    /// within the window from the experiment's seed.
     pub fn random(mut self, count: u32, within: impl IntoDuration) -> Self {
         self.0.insert(
             "schedule".into(),
@@ -515,7 +521,7 @@ impl FaultBuilder {
         self
     }
 
-    /// `schedule: {every, count}`.
+    /// Sets `schedule: {every, count}`.
     pub fn every(mut self, period: impl IntoDuration, count: u32) -> Self {
         self.0.insert(
             "schedule".into(),
@@ -530,13 +536,13 @@ impl FaultBuilder {
 pub struct Verify(Map<String, Value>);
 
 impl Verify {
-    /// `ttr: "< 2s"`: every recovery meets the threshold.
+    /// Creates `ttr: "< 2s"`: every recovery meets the threshold.
     pub fn ttr(threshold: impl Into<String>) -> Self {
         Verify::with("ttr", Value::String(threshold.into()))
     }
 
-    /// `ttr: {p50, p95, max}`: percentiles of the recoveries; `None` leaves
-    /// one out.
+    /// Creates `ttr: {p50, p95, max}`: percentiles of the recoveries. A
+    /// `None` leaves one out.
     pub fn ttr_percentiles(p50: Option<&str>, p95: Option<&str>, max: Option<&str>) -> Self {
         let mut map = Map::new();
         for (key, value) in [("p50", p50), ("p95", p95), ("max", max)] {
@@ -547,12 +553,12 @@ impl Verify {
         Verify::with("ttr", Value::Object(map))
     }
 
-    /// `restarts: "== 3"`.
+    /// Creates `restarts: "== 3"`.
     pub fn restarts(threshold: impl Into<String>) -> Self {
         Verify::with("restarts", Value::String(threshold.into()))
     }
 
-    /// `exit: {graceful: true}`, with the exit code when given.
+    /// Creates `exit: {graceful: true}`, with the exit code when given.
     pub fn exit(code: Option<i32>) -> Self {
         let mut map = Map::new();
         map.insert("graceful".into(), Value::Bool(true));
@@ -562,7 +568,8 @@ impl Verify {
         Verify::with("exit", Value::Object(map))
     }
 
-    /// `exec: [...]`: a command run after the settle period must exit 0.
+    /// Creates `exec: [...]`: a command run after the settle period must
+    /// exit 0.
     pub fn exec<I, S>(argv: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -571,7 +578,7 @@ impl Verify {
         Verify::with("exec", strings(argv))
     }
 
-    /// `metric: EXPR` with `threshold: "== 0"`.
+    /// Creates `metric: EXPR` with `threshold: "== 0"`.
     pub fn metric(expr: impl Into<String>, threshold: impl Into<String>) -> Self {
         let mut map = Map::new();
         map.insert("metric".into(), Value::String(expr.into()));
@@ -579,15 +586,15 @@ impl Verify {
         Verify(map)
     }
 
-    /// `during: continuous`: a metric check that must hold at every scrape
-    /// from the first fault on.
+    /// Sets `during: continuous`: a metric check that must hold at every
+    /// scrape from the first fault on.
     pub fn continuous(mut self) -> Self {
         self.0
             .insert("during".into(), Value::String("continuous".into()));
         self
     }
 
-    /// `timeout`: the time limit of an `exec` check.
+    /// Sets `timeout`: the time limit of an `exec` check.
     pub fn timeout(mut self, limit: impl IntoDuration) -> Self {
         self.0
             .insert("timeout".into(), Value::String(limit.into_duration_text()));

@@ -53,22 +53,23 @@ pub struct ChaosContext {
 }
 
 impl ChaosContext {
-    /// The test's path, such as `chaos::worker_survives_sigkill`.
+    /// Returns the test's path, such as `chaos::worker_survives_sigkill`.
     pub fn name(&self) -> &str {
         self.name
     }
 
-    /// The `seed` argument of the attribute.
+    /// Returns the `seed` argument of the attribute.
     pub fn seed(&self) -> Option<u64> {
         self.seed
     }
 
-    /// The experiment of the `spec` file, with the `seed` argument applied.
+    /// Returns the experiment of the `spec` file, with the `seed` argument
+    /// applied.
     pub fn experiment(&self) -> Option<&Experiment> {
         self.experiment.as_ref()
     }
 
-    /// The report of the `spec` file's run, which passed.
+    /// Returns the report of the `spec` file's run, which passed.
     pub fn report(&self) -> Option<&Report> {
         self.report.as_ref()
     }
@@ -177,7 +178,7 @@ pub struct ChaosTestOptions {
     pub multi_thread: bool,
 }
 
-/// The body of every `#[chaos_test]`: a runtime of the chosen flavor,
+/// Runs the body of every `#[chaos_test]`: a runtime of the chosen flavor,
 /// the `spec` file run first (it must pass), then the function, all
 /// within the `timeout`.
 #[doc(hidden)]

@@ -59,7 +59,7 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A harness for the cases under `root`, searched recursively.
+    /// Creates a harness for the cases under `root`, searched recursively.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         // `CARGO_MANIFEST_DIR/../chaos` reads better without the `..`.
@@ -111,7 +111,7 @@ impl Harness {
         self
     }
 
-    /// The trials, one per YAML file, sorted by name.
+    /// Builds the trials, one per YAML file, sorted by name.
     pub fn trials(&self) -> Result<Vec<Trial>, String> {
         let seed = match std::env::var(SEED_VARIABLE) {
             Ok(value) if !value.trim().is_empty() => Some(replay::parse_seed(&value)?),

@@ -80,8 +80,8 @@ pub struct ScheduleConfig {
 }
 
 impl ScheduleConfig {
-    /// `count` faults within `within`, each SIGTERM or SIGKILL to the main
-    /// process.
+    /// Creates a configuration of `count` faults within `within`, each
+    /// SIGTERM or SIGKILL to the main process.
     pub fn new(count: RangeInclusive<u32>, within: Duration) -> Self {
         ScheduleConfig {
             count,
@@ -171,13 +171,13 @@ impl KillSchedule {
         }
     }
 
-    /// The configuration it was drawn with.
+    /// Returns the configuration it was drawn with.
     pub fn config(&self) -> &ScheduleConfig {
         &self.config
     }
 
-    /// The faults as the experiment format's faults, named `fault-1`,
-    /// `fault-2`, ... in order of offset.
+    /// Converts the schedule to the experiment format's faults, named
+    /// `fault-1`, `fault-2`, ... in order of offset.
     pub fn to_faults(&self) -> Vec<Fault> {
         self.faults
             .iter()
@@ -205,8 +205,8 @@ impl KillSchedule {
             .collect()
     }
 
-    /// `experiment` with its faults replaced by this schedule's and its
-    /// seed set to the schedule's seed.
+    /// Returns `experiment` with its faults replaced by this schedule's and
+    /// its seed set to the schedule's seed.
     pub fn apply(&self, experiment: &Experiment) -> Experiment {
         let mut experiment = experiment.clone();
         experiment.faults = self.to_faults();
@@ -220,8 +220,8 @@ impl KillSchedule {
         crate::runner::run_blocking(&self.apply(experiment))
     }
 
-    /// The schedule as a YAML `faults:` block, ready to paste into an
-    /// experiment file.
+    /// Renders the schedule as a YAML `faults:` block, ready to paste into
+    /// an experiment file.
     pub fn to_yaml(&self) -> String {
         let mut out = String::from("faults:\n");
         if self.faults.is_empty() {
@@ -253,8 +253,8 @@ impl KillSchedule {
 }
 
 impl fmt::Debug for KillSchedule {
-    /// The YAML block and the seed: what proptest prints for a minimal
-    /// failing case.
+    /// Writes the YAML block and the seed: what proptest prints for a
+    /// minimal failing case.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -266,7 +266,7 @@ impl fmt::Debug for KillSchedule {
     }
 }
 
-/// A number in `[0, bound)`.
+/// Draws a number in `[0, bound)`.
 fn below(rng: &mut Rng, bound: u64) -> u64 {
     if bound <= 1 {
         return 0;
@@ -274,8 +274,8 @@ fn below(rng: &mut Rng, bound: u64) -> u64 {
     rng.next_u64() % bound
 }
 
-/// Random offsets for the format's `schedule: {random: {count, within}}`:
-/// the offsets of the schedule of `seed` with exactly `count` faults.
+/// Draws the offsets for the format's `schedule: {random: {count,
+/// within}}`: those of the schedule of `seed` with exactly `count` faults.
 pub fn random_offsets(count: u32, within: Duration, seed: u64) -> Vec<Dur> {
     let config = ScheduleConfig::new(count..=count, within);
     KillSchedule::generate(&config, seed)
@@ -324,14 +324,14 @@ impl Shrinker {
         shrinker
     }
 
-    /// The schedule to test now.
+    /// Returns the schedule to test now.
     pub fn current(&self) -> &KillSchedule {
         &self.current
     }
 
-    /// The current schedule failed: it becomes the simplest known, and the
-    /// next candidate is derived from it. Returns false when no simpler
-    /// candidate remains.
+    /// Records that the current schedule failed: it becomes the simplest
+    /// known, and the next candidate is derived from it. Returns false when
+    /// no simpler candidate remains.
     pub fn simplify(&mut self) -> bool {
         if self.current != self.accepted {
             // The candidates before this one were tried on a schedule
@@ -345,8 +345,9 @@ impl Shrinker {
         self.next()
     }
 
-    /// The current schedule passed: the next candidate of the simplest
-    /// known failing schedule is tried. Returns false when none remains.
+    /// Records that the current schedule passed, so the next candidate of
+    /// the simplest known failing schedule is tried. Returns false when
+    /// none remains.
     pub fn complicate(&mut self) -> bool {
         self.next()
     }
@@ -451,8 +452,8 @@ fn candidates(schedule: &KillSchedule) -> Vec<KillSchedule> {
     out
 }
 
-/// Durations below `value`, simplest first: zero, `value` rounded down to
-/// 1 s, 500 ms and 100 ms, and half of it rounded down to 10 ms.
+/// Lists durations below `value`, simplest first: zero, `value` rounded
+/// down to 1 s, 500 ms and 100 ms, and half of it rounded down to 10 ms.
 fn simpler_durations(value: Duration) -> Vec<Duration> {
     let ms = value.as_millis() as u64;
     let mut out: Vec<Duration> = Vec::new();

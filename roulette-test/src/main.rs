@@ -33,7 +33,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Also write the reports as JSON to this file: one object for one
-        /// experiment, an array for several.
+        /// experiment file, an array for several.
         #[arg(long, value_name = "PATH")]
         json: Option<PathBuf>,
         /// Also write the reports as JUnit XML to this file: one
@@ -321,7 +321,7 @@ fn run(files: &[PathBuf], seed: Option<u64>, outputs: &Outputs) -> ExitCode {
         }
     }
 
-    if !write_outputs(&reports, outputs) {
+    if !write_outputs(&reports, files.len(), outputs) {
         output_failed = true;
     }
 
@@ -337,9 +337,11 @@ fn run(files: &[PathBuf], seed: Option<u64>, outputs: &Outputs) -> ExitCode {
 }
 
 /// Writes the JSON, JUnit and Markdown files that `outputs` names and
-/// appends the Markdown to the step summary. Returns false when one of
-/// them failed, after printing why.
-fn write_outputs(reports: &[Report], outputs: &Outputs) -> bool {
+/// appends the Markdown to the step summary. The JSON is one object when
+/// one file was given, else an array, even when an interrupted run wrote
+/// fewer reports. Returns false when one of them failed, after printing
+/// why.
+fn write_outputs(reports: &[Report], files_given: usize, outputs: &Outputs) -> bool {
     let mut written = true;
     let mut write = |path: &Path, what: &str, text: &str| {
         if let Err(err) = std::fs::write(path, text) {
@@ -352,7 +354,7 @@ fn write_outputs(reports: &[Report], outputs: &Outputs) -> bool {
     };
     if let Some(path) = &outputs.json {
         let text = match reports {
-            [single] => single.to_json(),
+            [single] if files_given == 1 => single.to_json(),
             many => serde_json::to_string_pretty(many).expect("reports serialize"),
         };
         write(path, "JSON", &text);

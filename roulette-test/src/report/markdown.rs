@@ -258,11 +258,33 @@ fn write_code_block(out: &mut String, language: &str, body: &str) {
     let _ = writeln!(out, "{fence}{language}\n{body}\n{fence}\n");
 }
 
-/// Escapes `text` for one line of Markdown, such as a table cell. HTML
-/// special characters become entities, so a reason like `<2s>` is not read
-/// as a tag. Markdown punctuation gets a backslash, so a `|` does not end a
-/// cell. Line breaks become `<br>`.
+/// Escapes `text` for one line of Markdown, such as a table cell, and
+/// shows the parts it quotes in backticks, as in ``unknown field `x` ``,
+/// as code. An odd number of backticks quotes nothing, so then each one is
+/// escaped.
 fn inline(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len() < 3 || parts.len().is_multiple_of(2) {
+        return escape(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for (index, part) in parts.iter().enumerate() {
+        if index % 2 == 1 {
+            // An HTML element, unlike a Markdown code span, keeps a `\|`
+            // escape working inside a table cell.
+            let _ = write!(out, "<code>{}</code>", escape(part));
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
+/// Escapes `text` for one line of Markdown. HTML special characters become
+/// entities, so a reason like `<2s>` is not read as a tag. Markdown
+/// punctuation gets a backslash, so a `|` does not end a cell. Line breaks
+/// become `<br>`.
+fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -376,6 +398,21 @@ mod tests {
             "Replay with the same seed:\n\n```sh\nROULETTE_SEED=42 cargo test --test chaos -- --exact kill.yaml\n```\n"
         ));
         assert!(!markdown.contains("!["), "no picture without an address");
+    }
+
+    #[test]
+    fn inline_shows_quoted_parts_as_code() {
+        assert_eq!(
+            inline("redis 127.0.0.1:1 list `roulette:writes`"),
+            "redis 127.0.0.1:1 list <code>roulette:writes</code>"
+        );
+        assert_eq!(
+            inline("exec `a | b` ID, list `ls *`"),
+            "exec <code>a \\| b</code> ID, list <code>ls \\*</code>"
+        );
+        // An unmatched backtick quotes nothing.
+        assert_eq!(inline("one ` tick"), "one \\` tick");
+        assert_eq!(inline("``"), "<code></code>");
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub struct WritesInterval {
 }
 
 impl WritesReport {
-    /// The headline counts in one line, such as `attempted 200,
+    /// Formats the headline counts in one line, such as `attempted 200,
     /// acknowledged 190, unacknowledged 10, present 192, lost 0,
     /// duplicates 0`.
     pub fn counts(&self) -> String {
@@ -84,7 +84,7 @@ impl WritesReport {
         text
     }
 
-    /// The rates, such as `20/s target, 19.6/s achieved`.
+    /// Formats the rates, such as `20/s target, 19.6/s achieved`.
     pub fn rates(&self) -> String {
         format!(
             "{}/s target, {:.1}/s achieved",
@@ -92,7 +92,7 @@ impl WritesReport {
         )
     }
 
-    /// The failure kinds, such as `connection refused 12, timed out 1`.
+    /// Formats the failure kinds, such as `connection refused 12, timed out 1`.
     pub fn error_summary(&self) -> String {
         self.errors
             .iter()
@@ -101,7 +101,7 @@ impl WritesReport {
             .join(", ")
     }
 
-    /// The intervals, such as `before kill #1: 40 acknowledged, 40 lost`.
+    /// Formats the intervals, such as `before kill #1: 40 acknowledged, 40 lost`.
     pub fn interval_lines(&self) -> Vec<String> {
         self.intervals
             .iter()

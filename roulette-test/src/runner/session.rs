@@ -91,7 +91,7 @@ impl Session {
         })
     }
 
-    /// The seed of the random choices of this session.
+    /// Returns the seed of the random choices of this session.
     pub fn seed(&self) -> u64 {
         self.seed
     }
@@ -184,27 +184,27 @@ impl Session {
         Ok(at.saturating_duration_since(injection.started))
     }
 
-    /// The events recorded so far: spawns, exits, faults, readiness.
+    /// Returns the events recorded so far: spawns, exits, faults, readiness.
     pub fn timeline(&self) -> Vec<Event> {
         self.timeline.events()
     }
 
-    /// The supervisor's view: running incarnation, spawns, exits.
+    /// Returns the supervisor's view: running incarnation, spawns, exits.
     pub fn state(&self) -> SupervisorState {
         self.supervisor.state()
     }
 
-    /// Restarts so far.
+    /// Returns the number of restarts so far.
     pub fn restarts(&self) -> u32 {
         self.supervisor.state().restarts()
     }
 
-    /// The port allocated for `${port.NAME}`.
+    /// Returns the port allocated for `${port.NAME}`.
     pub fn port(&self, name: &str) -> Option<u16> {
         self.prepared.placeholders.ports.get(name).copied()
     }
 
-    /// The experiment's temp dir, `${tmp}`.
+    /// Returns the experiment's temp dir, `${tmp}`.
     pub fn tmp_dir(&self) -> &Path {
         self.prepared.tmp_dir.path()
     }
