@@ -587,4 +587,6 @@ impl ExitSpec {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

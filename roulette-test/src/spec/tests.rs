@@ -1,7 +1,6 @@
 //! Loading and checking whole specs: each invalid case names its field.
 
-use std::path::Path;
-
+use super::test_support::{invalid_change, load};
 use super::*;
 
 const VALID: &str = r#"
@@ -28,18 +27,9 @@ spec:
       exit: {code: 0}
 "#;
 
-fn load(text: &str) -> Result<Experiment, SpecError> {
-    load_str(text, Some(Path::new("case.yaml")), Path::new("."))
-}
-
 /// Replaces `from` in the valid spec and returns the error.
 fn invalid(from: &str, to: &str) -> InvalidSpecSummary {
-    assert!(VALID.contains(from), "{from}");
-    let err = load(&VALID.replacen(from, to, 1)).expect_err("the changed spec is invalid");
-    let invalid = err
-        .invalid()
-        .expect("an invalid spec, not a read error")
-        .clone();
+    let invalid = invalid_change(VALID, from, to);
     InvalidSpecSummary {
         line: invalid.line,
         field: invalid.field,

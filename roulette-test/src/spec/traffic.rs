@@ -342,9 +342,8 @@ mod tests {
 
 #[cfg(test)]
 mod spec_tests {
-    use std::path::Path;
-
-    use crate::spec::{Check, Experiment, LoadPhase, SpecError, load_str};
+    use crate::spec::test_support::{invalid_change, load};
+    use crate::spec::{Check, LoadPhase};
 
     const WITH_LOAD: &str = r#"
 apiVersion: roulette-test/v1alpha1
@@ -374,16 +373,10 @@ spec:
       phase: recovery
 "#;
 
-    fn load(text: &str) -> Result<Experiment, SpecError> {
-        load_str(text, Some(Path::new("case.yaml")), Path::new("."))
-    }
-
     /// Replaces `from` in the spec with load and returns the field and
     /// message of the error.
     fn invalid(from: &str, to: &str) -> (String, String) {
-        assert!(WITH_LOAD.contains(from), "{from}");
-        let err = load(&WITH_LOAD.replacen(from, to, 1)).expect_err("the changed spec is invalid");
-        let invalid = err.invalid().expect("an invalid spec").clone();
+        let invalid = invalid_change(WITH_LOAD, from, to);
         (invalid.field, invalid.message)
     }
 

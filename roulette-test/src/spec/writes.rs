@@ -333,6 +333,7 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::test_support::{invalid_change, load};
 
     #[test]
     fn rate_parses() {
@@ -376,20 +377,10 @@ spec:
       writes: {lost: "== 0"}
 "#;
 
-    fn load(text: &str) -> Result<crate::spec::Experiment, SpecError> {
-        crate::spec::load_str(
-            text,
-            Some(std::path::Path::new("case.yaml")),
-            std::path::Path::new("."),
-        )
-    }
-
     /// Replaces `from` in [`BASE`] and returns the field and message of
     /// the error.
     fn invalid(from: &str, to: &str) -> (String, String) {
-        assert!(BASE.contains(from), "{from}");
-        let err = load(&BASE.replacen(from, to, 1)).expect_err("the changed spec is invalid");
-        let invalid = err.invalid().expect("an invalid spec").clone();
+        let invalid = invalid_change(BASE, from, to);
         (invalid.field, invalid.message)
     }
 
