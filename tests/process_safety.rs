@@ -240,6 +240,8 @@ spec:
     ready:
       log: "^ready$"
       interval: 10ms
+  setup:
+    - exec: ["sh", "-c", "printf %s \"$1\" > \"$2/tmp_path\"", "sh", "${tmp}", "${env.ROULETTE_VICTIM_DIR}"]
   settle: 60s
 "#,
     );
@@ -249,7 +251,7 @@ spec:
 /// Runs `victim_experiment` in a child test process in a process group of
 /// its own, waits until its target's four processes run, sends `signal` to
 /// that whole group (as nextest does on a test timeout), and asserts that
-/// no process of the target survives.
+/// no process of the target survives and its temp dir is removed.
 fn harness_killed_leaves_nothing(signal: nix::sys::signal::Signal) {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
@@ -300,6 +302,21 @@ fn harness_killed_leaves_nothing(signal: nix::sys::signal::Signal) {
     assert!(
         alive.is_empty(),
         "processes outlived the {signal}ed harness: {alive:?} of {pids:?}"
+    );
+
+    // The watchdog removes the experiment's temp dir after the kills.
+    let tmp = std::fs::read_to_string(dir.path().join("tmp_path"))
+        .expect("the victim's setup recorded its temp dir");
+    let tmp = std::path::Path::new(&tmp);
+    assert!(tmp.is_absolute(), "{}", tmp.display());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tmp.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !tmp.exists(),
+        "the temp dir {} outlived the {signal}ed harness",
+        tmp.display()
     );
 }
 

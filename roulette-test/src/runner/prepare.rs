@@ -11,12 +11,12 @@ use crate::load::HttpLoad;
 use crate::probe::ProbeTarget;
 use crate::report::{ErrorKind, ExperimentError};
 use crate::spec::{Check, Command, Experiment, Placeholders, ProbeKind, Program, WriteDriver};
-use crate::supervisor::{RunAs, SupervisorConfig};
+use crate::supervisor::{RunAs, SupervisorConfig, watchdog};
 
 /// An experiment with every placeholder expanded.
 pub struct Prepared {
     /// The experiment's temp dir, `${tmp}`; removed when this is dropped.
-    pub tmp_dir: tempfile::TempDir,
+    pub tmp_dir: ExperimentDir,
     pub supervisor: SupervisorConfig,
     pub probe: ProbeTarget,
     pub setup: Vec<Command>,
@@ -39,6 +39,38 @@ pub struct PreparedWrites {
     pub prefix: String,
 }
 
+/// An experiment's temp dir, `${tmp}`, removed on drop. The watchdog
+/// removes it if the harness dies first, so a test killed by SIGKILL or a
+/// timeout does not leave it behind.
+pub struct ExperimentDir {
+    /// The dir, present until drop.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl ExperimentDir {
+    fn create() -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("roulette-").tempdir()?;
+        watchdog::register_dir(dir.path());
+        Ok(ExperimentDir { dir: Some(dir) })
+    }
+
+    /// Returns the dir's path.
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().expect("the dir exists until drop").path()
+    }
+}
+
+impl Drop for ExperimentDir {
+    fn drop(&mut self) {
+        let Some(dir) = self.dir.take() else { return };
+        let path = dir.path().to_owned();
+        if let Err(err) = dir.close() {
+            tracing::warn!(%err, dir = %path.display(), "failed to remove the experiment's temp dir");
+        }
+        watchdog::unregister_dir(&path);
+    }
+}
+
 fn error(kind: ErrorKind, message: impl Into<String>) -> ExperimentError {
     ExperimentError {
         kind,
@@ -48,15 +80,12 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> ExperimentError {
 
 /// Prepares `experiment` for one run.
 pub fn prepare(experiment: &Experiment, experiment_id: &str) -> Result<Prepared, ExperimentError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("roulette-")
-        .tempdir()
-        .map_err(|err| {
-            error(
-                ErrorKind::Prepare,
-                format!("failed to create a temp dir: {err}"),
-            )
-        })?;
+    let tmp = ExperimentDir::create().map_err(|err| {
+        error(
+            ErrorKind::Prepare,
+            format!("failed to create a temp dir: {err}"),
+        )
+    })?;
 
     let mut cargo_bins = BTreeMap::new();
     let mut wanted: Vec<&String> = experiment.cargo_bins.iter().collect();

@@ -21,7 +21,7 @@ pub(crate) use processes::managed;
 use processes::{Processes, protected_pids};
 use task::Task;
 pub mod tree;
-mod watchdog;
+pub(crate) mod watchdog;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
