@@ -28,6 +28,10 @@ fn main() {
     roulette_test::harness::Harness::new(concat!(env!("CARGO_MANIFEST_DIR"), "/cases"))
         .expect_failure("ignored-sigterm.yaml", IGNORED_SIGTERM)
         .expect_failure("on-failure.yaml", ON_FAILURE)
+        .expect_failure(
+            "crash-loop.yaml",
+            "the supervisor stopped restarting a crash-looping target: incarnation #4 ended after 3 restart(s) within 30s",
+        )
         .expect_failure("writes-exec-lost.yaml", WRITES_EXEC_LOST)
         .expect_failure(
             "ledger-double-kill.yaml",

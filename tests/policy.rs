@@ -82,3 +82,52 @@ fn failed_recoveries_abort_at_limit() {
     let reason = report.aborted.as_deref().unwrap_or_default();
     assert!(reason.contains("2 recoveries failed"), "{text}");
 }
+
+/// Runs a worker that crashes by itself 200ms after each start, with kills
+/// at 100ms, 3s and 4s. It recovers from the first kill. Its supervisor
+/// then gives up at the intensity limit of 3 restarts, before the second
+/// kill is due.
+#[test]
+fn crash_loop_aborts_and_fails() {
+    let yaml = r#"
+apiVersion: roulette-test/v1alpha1
+kind: ProcessKillExperiment
+metadata: {name: crash-loop}
+spec:
+  target:
+    cargo_bin: fixture-worker
+    args: ["--port", "${port.http}", "--state", "${tmp}/jobs.log", "--exit-after", "200ms"]
+    ports: [http]
+    supervisor:
+      intensity: {restarts: 3, within: 30s}
+    ready:
+      http: {url: "http://127.0.0.1:${port.http}/healthz"}
+      interval: 5ms
+  faults:
+    - {name: kill, signal: SIGKILL, schedule: {at: [100ms, 3s, 4s]}}
+  settle: 0s
+  hypothesis:
+    - name: fast
+      ttr: "< 2s"
+"#;
+    let experiment = spec::load_str(yaml, None, Path::new(WORKSPACE_DIR))
+        .unwrap_or_else(|err| panic!("invalid test spec: {err}"));
+    let report = run_blocking(&experiment);
+    let text = render_text(&report, false);
+    assert_eq!(report.outcome, Outcome::Failed, "{text}");
+    let reason = report.aborted.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with("the supervisor stopped restarting a crash-looping target"),
+        "{text}"
+    );
+    assert_eq!(faults_started(&report), 1, "{text}");
+    assert!(
+        matches!(report.faults[0].recovery, Recovery::Recovered { .. }),
+        "{text}"
+    );
+    // The recovery before the crash loop was fast, yet the run fails.
+    assert!(
+        report.verdicts.iter().all(|verdict| verdict.holds),
+        "{text}"
+    );
+}

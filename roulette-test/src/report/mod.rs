@@ -58,8 +58,9 @@ pub struct Report {
     /// and versions.
     pub provenance: provenance::Provenance,
     pub outcome: Outcome,
-    /// Why the circuit breaker (`policy.abort`) stopped the faults early;
-    /// an aborted run fails.
+    /// Why the faults stopped early: the circuit breaker (`policy.abort`),
+    /// or a crash loop that made the supervisor give up at its intensity
+    /// limit. An aborted run fails.
     pub aborted: Option<String>,
     /// Invalid expositions served by the metrics endpoints, each with the
     /// endpoint and the line; such a scrape counts as failed (`up` 0).

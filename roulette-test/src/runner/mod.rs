@@ -315,6 +315,13 @@ async fn execute(
             }
         }
         tokio::time::sleep_until(fire_at.into()).await;
+        if let Some(reason) = crash_loop_reason(supervisor) {
+            timeline.record(EventKind::Aborted {
+                reason: reason.clone(),
+            });
+            run.aborted = Some(reason);
+            break;
+        }
 
         let injection = fault::inject(
             supervisor,
@@ -408,6 +415,17 @@ async fn execute(
         let report =
             writes::finish(writer, prepared, experiment, supervisor, probe, &run.faults).await;
         run.writes = Some(report);
+    }
+
+    // A crash loop after the last fault, or without faults, leaves the
+    // target down as surely as one during the schedule.
+    if run.aborted.is_none()
+        && let Some(reason) = crash_loop_reason(supervisor)
+    {
+        timeline.record(EventKind::Aborted {
+            reason: reason.clone(),
+        });
+        run.aborted = Some(reason);
     }
 
     let state = supervisor.state();
@@ -536,6 +554,18 @@ async fn setup_step(
         detail.push_str(&tail.join(" | "));
     }
     Err(failed(detail))
+}
+
+/// Returns why the run must stop when the supervisor gave up at its
+/// intensity limit. The target then stays down, so however fast the
+/// earlier recoveries were, the run fails.
+fn crash_loop_reason(supervisor: &Supervisor) -> Option<String> {
+    match supervisor.state().halted {
+        Some(Halt::Intensity(reason)) => Some(format!(
+            "the supervisor stopped restarting a crash-looping target: {reason}"
+        )),
+        _ => None,
+    }
 }
 
 impl Run {
