@@ -257,13 +257,16 @@ impl Task {
         signal: Signal,
         to: Recipient,
     ) -> Result<Delivery, SignalError> {
+        // The instant before the call: a client of the target can see the
+        // effect of a SIGKILL before this thread runs again, and a request
+        // cut off by the signal must not look as if it ended before it.
+        let at = Instant::now();
         // The child has not been waited for, so `pid` still names it (or
         // its zombie) and cannot belong to another process.
         let result = match to {
             Recipient::Main => process::signal_process(pid, signal),
             Recipient::Group => process::signal_group(pid, signal),
         };
-        let at = Instant::now();
         result.map_err(|source| SignalError::Kill {
             signal: signal.as_str(),
             pid,
