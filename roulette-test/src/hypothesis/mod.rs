@@ -122,6 +122,26 @@ fn recoveries(faults: &[FaultReport]) -> (Vec<(String, Duration)>, Vec<String>) 
     (times, missing)
 }
 
+/// Returns `1 recovery` or `N recoveries`.
+fn recovery_count(count: usize) -> String {
+    if count == 1 {
+        String::from("1 recovery")
+    } else {
+        format!("{count} recoveries")
+    }
+}
+
+/// Returns `, N not recovered` for the measured value of a `ttr` check, so
+/// that a value which meets the threshold does not look like a pass when
+/// other faults did not recover; empty when all recovered.
+fn not_recovered_suffix(missing: usize) -> String {
+    if missing == 0 {
+        String::new()
+    } else {
+        format!(", {missing} not recovered")
+    }
+}
+
 fn ttr_each(name: String, threshold: &Threshold<Dur>, faults: &[FaultReport]) -> Verdict {
     let (times, missing) = recoveries(faults);
     let over: Vec<String> = times
@@ -131,9 +151,10 @@ fn ttr_each(name: String, threshold: &Threshold<Dur>, faults: &[FaultReport]) ->
         .collect();
     let measured = match times.iter().map(|(_, ttr)| *ttr).max() {
         Some(max) => format!(
-            "max {} over {} recoveries",
+            "max {} over {}{}",
             format_duration(max),
-            times.len()
+            recovery_count(times.len()),
+            not_recovered_suffix(missing.len())
         ),
         None if !missing.is_empty() => String::from("not recovered"),
         None => String::from("no recovery measured"),
@@ -217,7 +238,7 @@ fn ttr_percentiles(
         )
     };
     let measured = match (measured.is_empty(), missing.is_empty()) {
-        (false, _) => measured.join(", "),
+        (false, _) => measured.join(", ") + &not_recovered_suffix(missing.len()),
         (true, false) => String::from("not recovered"),
         (true, true) => String::from("no recovery measured"),
     };
@@ -414,6 +435,35 @@ mod tests {
         assert!(verdict.reason.contains("never ready"), "{}", verdict.reason);
         let verdict = ttr_each("fast".into(), &threshold, &[]);
         assert!(!verdict.holds);
+    }
+
+    #[test]
+    fn ttr_measured_counts_unrecovered() {
+        let threshold: Threshold<Dur> = "< 2s".parse().unwrap();
+        let faults = [
+            fault(recovered(716)),
+            fault(Recovery::NotRecovered {
+                reason: "never ready".into(),
+            }),
+            fault(Recovery::Interrupted {
+                by: "`kill` #3".into(),
+            }),
+        ];
+        let verdict = ttr_each("fast".into(), &threshold, &faults);
+        assert!(!verdict.holds);
+        assert_eq!(
+            verdict.measured,
+            "max 716ms over 1 recovery, 2 not recovered"
+        );
+
+        let p50: Option<Threshold<Dur>> = Some("< 1s".parse().unwrap());
+        let verdict = ttr_percentiles(
+            "p50".into(),
+            [("p50", &p50), ("p95", &None), ("max", &None)],
+            &faults,
+        );
+        assert!(!verdict.holds);
+        assert_eq!(verdict.measured, "p50 716ms, 2 not recovered");
     }
 
     #[test]
