@@ -120,14 +120,48 @@ impl Context<'_> {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> SpecError {
+        let mut message = message.into();
+        if let Some(hint) = self.yaml_pitfall(line, column) {
+            message.push_str("; ");
+            message.push_str(&hint);
+        }
         SpecError::Invalid(Box::new(InvalidSpec {
             file: self.file.map(Path::to_owned),
             line,
             column,
             field: field.into(),
-            message: message.into(),
+            message,
             snippet: snippet(self.text, line, column),
         }))
+    }
+
+    /// Explains a plain value that YAML reads differently than it looks:
+    /// `> 1` and `| x` start block scalars, and `!= 3` reads as the tag
+    /// `!=` on the value `3`.
+    fn yaml_pitfall(&self, line: u64, column: u64) -> Option<String> {
+        let source = self.text.lines().nth(line.checked_sub(1)? as usize)?;
+        let after_colon = source.find(": ")? + 2;
+        let rest = &source[after_colon..];
+        let value_start = after_colon + (rest.len() - rest.trim_start().len());
+        // Only an error at or after the value's first character.
+        if (column as usize) <= source[..value_start].chars().count() {
+            return None;
+        }
+        let value = source[value_start..].trim_end();
+        let quoted = format!("\"{}\"", value.replace('"', "\\\""));
+        if value.starts_with('!') {
+            let tag = value.split_whitespace().next().unwrap_or(value);
+            Some(format!(
+                "YAML reads `{tag}` at the start of a value as a tag and drops it; quote the value: {quoted}"
+            ))
+        } else if value.starts_with(['>', '|']) && value.len() > 1 {
+            Some(format!(
+                "YAML reads a value that starts with `{}` as a block of text; quote the value: {quoted}",
+                &value[..1]
+            ))
+        } else {
+            None
+        }
     }
 
     pub(super) fn at<T>(
@@ -176,6 +210,13 @@ impl Context<'_> {
             );
         }
         let mut field = field_path(self.text, line as usize, column as usize);
+        if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
+            let key = key.split(',').next().unwrap_or(key);
+            let message = format!(
+                "duplicate key `{key}`: a key may appear once in a map; remove one of them or merge their values"
+            );
+            return self.error(line, column, field, message);
+        }
         if let Some(missing) = message
             .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())

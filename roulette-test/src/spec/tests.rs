@@ -97,6 +97,43 @@ fn unclosed_flow_list_located_at_its_bracket() {
 }
 
 #[test]
+fn unquoted_threshold_gets_quoting_hint() {
+    let err = invalid("      ttr: \"< 2s\"", "      restarts: > 1");
+    assert_eq!(err.field, "spec.hypothesis[0].restarts");
+    assert!(
+        err.message.ends_with(
+            "YAML reads a value that starts with `>` as a block of text; quote the value: \"> 1\""
+        ),
+        "{}",
+        err.message
+    );
+
+    let err = invalid("      ttr: \"< 2s\"", "      restarts: != 3");
+    assert_eq!(err.field, "spec.hypothesis[0].restarts");
+    assert!(
+        err.message.contains("invalid threshold `3`"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message
+            .ends_with("YAML reads `!=` at the start of a value as a tag and drops it; quote the value: \"!= 3\""),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn duplicate_key_named_without_parser_options() {
+    let err = invalid("    ports: [http]", "    ports: [http]\n    ports: [http]");
+    assert_eq!(err.field, "spec.target.ports");
+    assert_eq!(
+        err.message,
+        "duplicate key `ports`: a key may appear once in a map; remove one of them or merge their values"
+    );
+}
+
+#[test]
 fn misspelt_field_in_flow_list_has_index() {
     let err = invalid(
         "  hypothesis:\n    - name: fast\n      ttr: \"< 2s\"\n    - name: clean\n      exit: {code: 0}",
