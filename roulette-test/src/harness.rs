@@ -41,7 +41,7 @@ use std::time::SystemTime;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::report::audit::SpecFile;
-use crate::report::files::ReportFiles;
+use crate::report::files::{AUDIT_LOG_VARIABLE, ReportFiles};
 use crate::report::replay::{self, SEED_VARIABLE};
 use crate::report::{Outcome, render_text};
 use crate::{runner, spec};
@@ -190,6 +190,13 @@ impl Harness {
             )
             .try_init();
         let args = Arguments::from_args();
+        // A bad audit log path fails now, not after every case has run.
+        if let Some(path) = ReportFiles::from_env("").audit_log
+            && let Err(message) = crate::report::audit::check_path(&path)
+        {
+            eprintln!("error: {message} (from {AUDIT_LOG_VARIABLE})");
+            std::process::exit(101);
+        }
         let trials = match self.trials() {
             Ok(trials) => trials,
             Err(message) => {
@@ -275,7 +282,7 @@ fn run_case(
     let written = context
         .files
         .write(case, &report, spec_file.as_ref(), started, ended)
-        .map_err(|err| Failed::from(format!("error: {err}")))?;
+        .map_err(|err| Failed::from(format!("error: {err}\n\n{}", render_text(&report, false))))?;
     if let Some((folder, name)) = snapshot {
         check_snapshot(folder, name, &report, &experiment)?;
     }

@@ -279,6 +279,13 @@ fn run(files: &[PathBuf], seed: Option<u64>, outputs: &Outputs) -> ExitCode {
         }
     }
 
+    if let Some(path) = &outputs.audit
+        && let Err(message) = audit::check_path(path)
+    {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let runtime = tokio::runtime::Builder::new_current_thread()

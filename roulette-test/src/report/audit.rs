@@ -198,6 +198,32 @@ impl std::fmt::Display for BreakKind {
     }
 }
 
+/// Checks, before any experiment runs, that `path` can name an audit log:
+/// not a folder, and not inside something that is a file. Returns the
+/// error message with the fix.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let names_folder = path.as_os_str().as_encoded_bytes().ends_with(b"/") || path.is_dir();
+    if names_folder {
+        return Err(format!(
+            "the audit log {} is a folder; name a file, such as {}",
+            path.display(),
+            path.join(DEFAULT_FILE_NAME).display()
+        ));
+    }
+    let blocked = path
+        .ancestors()
+        .skip(1)
+        .find(|ancestor| !ancestor.as_os_str().is_empty() && ancestor.exists());
+    match blocked {
+        Some(ancestor) if !ancestor.is_dir() => Err(format!(
+            "the audit log {} cannot be created: {} is not a folder",
+            path.display(),
+            ancestor.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Appends `entry` to the log at `path` and returns it with `seq` and
 /// `prev` filled in. Creates the file and its parent directories when
 /// missing.
@@ -683,6 +709,22 @@ mod tests {
 
         let broken = verify_bytes(&bytes).unwrap_err();
         assert_eq!(broken.line, 3, "{broken}");
+    }
+
+    #[test]
+    fn check_path_rejects_folders_and_files_as_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_path(&dir.path().join("new/audit.jsonl")), Ok(()));
+
+        let err = check_path(dir.path()).unwrap_err();
+        assert!(err.contains("is a folder; name a file"), "{err}");
+        let err = check_path(Path::new("missing-dir/")).unwrap_err();
+        assert!(err.contains("is a folder; name a file"), "{err}");
+
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "x").unwrap();
+        let err = check_path(&file.join("audit.jsonl")).unwrap_err();
+        assert!(err.contains("is not a folder"), "{err}");
     }
 
     #[test]
