@@ -134,3 +134,21 @@ fn search_shrinks_replay_bug_to_two_kills() {
         "replay of seed {seed}:\n{replayed:?}"
     );
 }
+
+#[test]
+fn schedule_run_appends_audit_entry() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let log = dir.path().join("audit.jsonl");
+    let config = ScheduleConfig::new(1..=1, Duration::from_millis(100));
+    let schedule = KillSchedule::generate(&config, 7);
+    let report = schedule.run_audited(&ledger(), Some(&log));
+    assert_ne!(report.outcome, Outcome::Error, "{:?}", report.error);
+
+    let verified = roulette_test::report::audit::verify(&log).expect("an intact audit log");
+    assert_eq!(verified.entries, 1);
+    let text = std::fs::read_to_string(&log).expect("the audit log is written");
+    let entry: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+    assert_eq!(entry["experiment"], "ledger-replay");
+    assert_eq!(entry["seed"], 7);
+    assert_eq!(entry["faults_injected"], 1);
+}

@@ -23,11 +23,14 @@
 
 use std::fmt;
 use std::ops::RangeInclusive;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
 
 use crate::report::Report;
+use crate::report::audit::{self, AuditEntry, SpecFile};
+use crate::report::files::ReportFiles;
 use crate::schedule::Rng;
 use crate::spec::{Dur, Experiment, Fault, FaultAction, FaultTarget, SignalName, format_duration};
 
@@ -215,9 +218,32 @@ impl KillSchedule {
     }
 
     /// Runs `experiment` with this schedule on a runtime, ports and temp
-    /// dir of its own, and returns the report.
+    /// dir of its own, appends its entry to the audit log that
+    /// `ROULETTE_AUDIT_LOG` names (by default in the cargo target
+    /// directory), and returns the report. A failed append is printed as a
+    /// warning, because the report is what the caller judges.
     pub fn run(&self, experiment: &Experiment) -> Report {
-        crate::runner::run_blocking(&self.apply(experiment))
+        self.run_audited(experiment, ReportFiles::from_env("").audit_log.as_deref())
+    }
+
+    /// Runs `experiment` with this schedule like [`KillSchedule::run`], with
+    /// its audit entry appended to `audit_log`, or to none.
+    pub fn run_audited(&self, experiment: &Experiment, audit_log: Option<&Path>) -> Report {
+        let experiment = self.apply(experiment);
+        let started = SystemTime::now();
+        let report = crate::runner::run_blocking(&experiment);
+        let ended = SystemTime::now();
+        if let Some(path) = audit_log {
+            let spec = experiment
+                .source
+                .as_deref()
+                .and_then(|source| SpecFile::read(source).ok());
+            let entry = AuditEntry::new(&report, spec.as_ref(), started, ended);
+            if let Err(err) = audit::append(path, entry) {
+                eprintln!("warning: {err}");
+            }
+        }
+        report
     }
 
     /// Renders the schedule as a YAML `faults:` block, ready to paste into

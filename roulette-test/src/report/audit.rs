@@ -39,7 +39,8 @@ pub struct AuditEntry {
     /// the Unix epoch, such as `quickstart-1717236000123456789`.
     pub id: String,
     pub experiment: String,
-    /// `$USER`, or the numeric uid when it is unset.
+    /// The real user's name from the user database, or `uid N` when the
+    /// uid has no entry.
     pub user: String,
     /// The host name as `uname -n` prints it.
     pub host: String,
@@ -77,9 +78,11 @@ pub struct SpecFile {
 }
 
 impl SpecFile {
-    /// Reads `path` and hashes its bytes.
+    /// Reads `path` and hashes its bytes. The path is kept absolute, so
+    /// the entry names the file whatever directory the run started in.
     pub fn read(path: &Path) -> io::Result<Self> {
         let bytes = std::fs::read(path)?;
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         Ok(SpecFile {
             path: path.display().to_string(),
             sha256: sha256_hex(&bytes),
@@ -508,11 +511,15 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Returns `$USER`, or the numeric uid when it is unset or empty.
+/// Returns the name of the process's real user from the user database,
+/// or `uid N` when it has no entry. `$USER` is not read: any process can
+/// set it.
 fn current_user() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|user| !user.is_empty())
-        .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string())
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => user.name,
+        _ => format!("uid {uid}"),
+    }
 }
 
 /// Returns the host name from `uname`, or `unknown` if the call fails.
@@ -709,6 +716,29 @@ mod tests {
 
         let broken = verify_bytes(&bytes).unwrap_err();
         assert_eq!(broken.line, 3, "{broken}");
+    }
+
+    #[test]
+    fn user_is_name_that_id_prints() {
+        let output = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .expect("id runs");
+        let name = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        assert!(!name.is_empty());
+        assert_eq!(current_user(), name);
+    }
+
+    #[test]
+    fn spec_file_path_is_absolute() {
+        // cargo runs unit tests in the package's folder.
+        let spec = SpecFile::read(Path::new("Cargo.toml")).unwrap();
+        assert!(Path::new(&spec.path).is_absolute(), "{}", spec.path);
+        assert!(
+            spec.path.ends_with("/roulette-test/Cargo.toml"),
+            "{}",
+            spec.path
+        );
     }
 
     #[test]
