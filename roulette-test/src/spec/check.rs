@@ -427,13 +427,8 @@ impl<'a> Checker<'a> {
             .map_err(|message| cx.at(ready, "spec.target.ready.tcp", message))?;
             ProbeKind::Tcp(address.clone())
         } else if let Some(pattern) = &spec.log {
-            let regex = Regex::new(pattern).map_err(|err| {
-                cx.at(
-                    ready,
-                    "spec.target.ready.log",
-                    format!("invalid regular expression: {err}"),
-                )
-            })?;
+            let regex = Regex::new(pattern)
+                .map_err(|err| cx.at(ready, "spec.target.ready.log", regex_error(pattern, &err)))?;
             ProbeKind::Log(regex)
         } else {
             let argv = spec.exec.clone().unwrap_or_default();
@@ -574,9 +569,8 @@ impl<'a> Checker<'a> {
             Some(FaultTargetSpec::Process(selector)) => {
                 let at = fault.target.as_ref().expect("a process target is set");
                 let field = format!("{field}.target.process");
-                let regex = Regex::new(&selector.process).map_err(|err| {
-                    cx.at(at, &field, format!("invalid regular expression: {err}"))
-                })?;
+                let regex = Regex::new(&selector.process)
+                    .map_err(|err| cx.at(at, &field, regex_error(&selector.process, &err)))?;
                 // A pattern that a deny rule matches names a denied
                 // process, such as `sshd`: reject it before anything runs.
                 if let Some(rule) = deny.iter().find(|rule| rule.is_match(&selector.process)) {
@@ -911,13 +905,8 @@ fn check_deny(
         .copied()
         .chain(patterns.iter().map(String::as_str))
     {
-        let rule = Regex::new(pattern).map_err(|err| {
-            cx.at(
-                target,
-                "spec.policy.deny",
-                format!("invalid regular expression `{pattern}`: {err}"),
-            )
-        })?;
+        let rule = Regex::new(pattern)
+            .map_err(|err| cx.at(target, "spec.policy.deny", regex_error(pattern, &err)))?;
         rules.push(rule);
     }
     let program = target
@@ -940,11 +929,39 @@ fn check_deny(
     Ok(rules)
 }
 
+/// Describes an invalid regular expression on one line. The regex crate
+/// prints the pattern with a caret over several lines, which the error's
+/// own snippet would repeat; its last line is the reason.
+fn regex_error(pattern: &str, err: &regex::Error) -> String {
+    let text = err.to_string();
+    let reason = text
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    format!("invalid regular expression `{pattern}`: {reason}")
+}
+
 /// The reason a probe must reach a loopback host, for error messages.
 const PROBE_REACH: &str = "probes only reach this machine";
 
 /// The reason a load URL must name a loopback host, for error messages.
 const LOAD_REACH: &str = "load requests only go to this machine";
+
+/// The reason a write store must be on a loopback host, for error messages.
+const WRITES_REACH: &str = "writes only go to this machine";
+
+/// Accepts only `http://` URLs of a write store whose host is a loopback
+/// address or placeholder-free `localhost`.
+pub(crate) fn check_writes_url(url: &str) -> Result<(), String> {
+    check_loopback_url_as(url, "writes URL", WRITES_REACH)
+}
+
+/// Accepts only a loopback host for a write store.
+pub(crate) fn check_writes_host(host: &str) -> Result<(), String> {
+    check_loopback_host_as(host, WRITES_REACH)
+}
 
 /// Accepts only `http://` URLs whose host is a loopback address or
 /// placeholder-free `localhost`: probes never leave the machine.
@@ -999,6 +1016,17 @@ fn check_loopback_host_as(host: &str, reach: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regex_error_on_one_line() {
+        // Built at run time: clippy rejects an invalid literal pattern.
+        let pattern = String::from("listening (on");
+        let err = Regex::new(&pattern).unwrap_err();
+        assert_eq!(
+            regex_error(&pattern, &err),
+            "invalid regular expression `listening (on`: unclosed group"
+        );
+    }
 
     #[test]
     fn loopback_urls_only() {

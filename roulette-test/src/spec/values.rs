@@ -111,8 +111,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             other if other.contains(char::is_whitespace) => {
+                let joined: String = trimmed.split_whitespace().collect();
                 return Err(format!(
-                    "invalid duration `{trimmed}`: spaces are not allowed inside a duration; write it without them, such as `1m30s`"
+                    "invalid duration `{trimmed}`: spaces are not allowed inside a duration; write `{joined}`"
                 ));
             }
             other => {
@@ -324,6 +325,45 @@ impl SignalName {
     }
 }
 
+/// Returns the signal name one edit away from `text`, such as `SIGKILL`
+/// for `SIGKIL`. Every name starts with `SIG`, so two edits would already
+/// turn `SIGNOPE` into `SIGFPE`.
+fn closest_signal(text: &str) -> Option<&'static str> {
+    Signal::iterator()
+        .map(|signal| (edit_distance(text, signal.as_str()), signal.as_str()))
+        .filter(|(distance, _)| *distance <= 1)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// Returns the edit distance between `a` and `b` in characters, where an
+/// insertion, a deletion, a substitution and a swap of two neighbours
+/// each count 1 (the optimal string alignment distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut table = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in table.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in table[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (table[i - 1][j] + 1)
+                .min(table[i][j - 1] + 1)
+                .min(table[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(table[i - 2][j - 2] + 1);
+            }
+            table[i][j] = best;
+        }
+    }
+    table[a.len()][b.len()]
+}
+
 impl FromStr for SignalName {
     type Err = String;
 
@@ -334,6 +374,8 @@ impl FromStr for SignalName {
                 format!("; signals are written by name: signal {text} is `{}`", named.as_str())
             } else if !text.starts_with("SIG") {
                 format!("; write it with the SIG prefix, such as `SIG{}`", text.to_ascii_uppercase())
+            } else if let Some(close) = closest_signal(text) {
+                format!("; did you mean `{close}`?")
             } else {
                 String::from("; known names include SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGUSR1, SIGUSR2")
             };
@@ -502,5 +544,18 @@ mod tests {
         assert!(err.contains("signal 9 is `SIGKILL`"), "{err}");
         let err = "SIGSTOP".parse::<SignalName>().unwrap_err();
         assert!(err.contains("freeze"), "{err}");
+    }
+
+    #[test]
+    fn misspelt_signal_gets_suggestion() {
+        let err = "SIGKIL".parse::<SignalName>().unwrap_err();
+        assert!(err.ends_with("; did you mean `SIGKILL`?"), "{err}");
+        let err = "SIGTREM".parse::<SignalName>().unwrap_err();
+        assert!(err.ends_with("; did you mean `SIGTERM`?"), "{err}");
+        let err = "SIGNOPE".parse::<SignalName>().unwrap_err();
+        assert!(err.contains("known names include"), "{err}");
+        assert_eq!(edit_distance("SIGKIL", "SIGKILL"), 1);
+        assert_eq!(edit_distance("SIGTREM", "SIGTERM"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

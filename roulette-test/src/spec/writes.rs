@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::Dur;
-use super::check::{Checker, check_loopback_host, check_loopback_url};
+use super::check::{Checker, check_writes_host, check_writes_url};
 use super::load::SpecError;
 
 /// The highest write rate accepted, in writes per second. The writer
@@ -190,7 +190,7 @@ fn check_address(address: &str) -> Result<(), String> {
     if port.is_empty() {
         return Err(format!("address `{address}` has an empty port"));
     }
-    check_loopback_host(host).map_err(|message| message.replace("probes only", "writes only"))
+    check_writes_host(host)
 }
 
 impl Checker<'_> {
@@ -226,7 +226,7 @@ impl Checker<'_> {
             for (field, url) in [("url", &http.url), ("list_url", &list_url)] {
                 let field = format!("spec.writes.http.{field}");
                 self.check_templates(spanned, &field, std::slice::from_ref(url), ports)?;
-                check_loopback_url(url).map_err(|message| cx.at(spanned, &field, message))?;
+                check_writes_url(url).map_err(|message| cx.at(spanned, &field, message))?;
             }
             WriteDriver::Http {
                 url: http.url.clone(),
