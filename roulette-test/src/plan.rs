@@ -23,7 +23,7 @@ pub fn render(experiment: &Experiment) -> String {
         Program::Command(command) => command.clone(),
         Program::CargoBin(name) => format!("cargo_bin {name}"),
     };
-    let _ = writeln!(out, "  target: {program} {}", target.args.join(" "));
+    let _ = writeln!(out, "  target: {program} {}", command_line(&target.args));
     let _ = writeln!(
         out,
         "  working directory: {}",
@@ -60,7 +60,7 @@ pub fn render(experiment: &Experiment) -> String {
         ready.timeout
     );
     for step in &experiment.setup {
-        let _ = writeln!(out, "  setup: {}", step.argv.join(" "));
+        let _ = writeln!(out, "  setup: {}", command_line(&step.argv));
     }
 
     let seed = experiment.seed.map_or_else(
@@ -123,4 +123,42 @@ pub fn render(experiment: &Experiment) -> String {
         );
     }
     out
+}
+
+/// Joins `words` with spaces, quoting a word as a POSIX shell would need
+/// it when it is empty or contains whitespace, quotes or a backslash, so
+/// `sh -c 'echo a' x` shows where each argument ends. Placeholders such
+/// as `${tmp}` stay as written.
+fn command_line(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|word| {
+            let needs_quotes = word.is_empty()
+                || word
+                    .chars()
+                    .any(|c| c.is_whitespace() || "'\"\\;&|<>()`*?".contains(c));
+            if needs_quotes {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            } else {
+                word.clone()
+            }
+        })
+        .collect();
+    quoted.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_quotes_words_with_spaces() {
+        let words: Vec<String> = ["sh", "-c", "echo $1 > out", "sh", "${tmp}", "", "it's"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            command_line(&words),
+            r"sh -c 'echo $1 > out' sh ${tmp} '' 'it'\''s'"
+        );
+    }
 }
