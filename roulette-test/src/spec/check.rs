@@ -530,22 +530,24 @@ impl<'a> Checker<'a> {
         }
         let action = match (fault.signal, fault.freeze) {
             (Some(signal), None) => {
-                if signal.0 == nix::sys::signal::Signal::SIGKILL && fault.grace.is_some() {
+                if signal.0 == nix::sys::signal::Signal::SIGKILL
+                    && let Some(grace) = &fault.grace
+                {
                     return Err(cx.at(
-                        spanned,
+                        grace,
                         format!("{field}.grace"),
                         "SIGKILL cannot be caught, so a grace period has no effect; remove `grace`",
                     ));
                 }
                 FaultAction::Signal {
                     signal,
-                    grace: fault.grace,
+                    grace: fault.grace.as_ref().map(|grace| grace.value),
                 }
             }
             (None, Some(duration)) => {
-                if fault.grace.is_some() {
+                if let Some(grace) = &fault.grace {
                     return Err(cx.at(
-                        spanned,
+                        grace,
                         format!("{field}.grace"),
                         "`grace` applies to `signal` faults only; remove it from this freeze",
                     ));

@@ -326,7 +326,7 @@ pub struct FaultSpec {
     #[serde(default)]
     pub signal: Option<SignalName>,
     #[serde(default)]
-    pub grace: Option<Dur>,
+    pub grace: Option<Spanned<Dur>>,
     #[serde(default)]
     pub freeze: Option<Dur>,
     #[serde(default)]

@@ -342,6 +342,8 @@ fn exactly_one_action() {
 fn sigkill_grace_rejected() {
     let err = invalid("signal: SIGTERM", "signal: SIGKILL");
     assert_eq!(err.field, "spec.faults[0].grace");
+    // The line of `grace`, not the `- name:` line of its fault.
+    assert_eq!(err.line, 16);
 }
 
 #[test]
