@@ -19,7 +19,7 @@
 //! The OS mechanics sit behind [`ProcessTable`], so the membership logic
 //! is unit-tested with a fake table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::signal::Signal;
@@ -62,6 +62,18 @@ impl ProcessInfo {
 pub trait ProcessTable: Send + Sync {
     /// Lists every process.
     fn list(&self) -> Vec<ProcessInfo>;
+    /// Lists every process whose pid is not in `skip`, and returns apart
+    /// the pids of `skip` that still exist, without reading their details.
+    fn list_skipping(&self, skip: &BTreeSet<u32>) -> (Vec<ProcessInfo>, BTreeSet<u32>) {
+        let (skipped, listed): (Vec<ProcessInfo>, Vec<ProcessInfo>) = self
+            .list()
+            .into_iter()
+            .partition(|process| skip.contains(&process.pid));
+        (
+            listed,
+            skipped.into_iter().map(|process| process.pid).collect(),
+        )
+    }
     /// Returns whether `pid`'s environment contains `VAR=value`.
     fn marker(&self, pid: u32) -> Option<String>;
     /// Reads the command line of `pid`, for reports.
@@ -118,7 +130,18 @@ pub struct Tree {
     /// process has exec'd, and two scans 100 ms apart rule out catching a
     /// new process between its fork and its exec.
     unmarked: BTreeMap<(u32, u64), u8>,
+    /// Scans since the last one that read every process. The others skip
+    /// the processes seen unmarked twice and outside the tree, whose
+    /// `/proc/PID/stat` costs about 10 µs each on a small VM and would
+    /// make most of an idle harness's CPU time.
+    scans_since_full: u32,
 }
+
+/// Every this many scans, one reads every process again, so a pid that a
+/// new process took over is looked at within a second at 100 ms scans.
+/// The kernel hands out pids in turn, so that takes a wrap of the whole
+/// pid range between two scans.
+const FULL_SCAN_EVERY: u32 = 10;
 
 impl Tree {
     /// A tree for the experiment whose processes carry `marker` as
@@ -130,6 +153,7 @@ impl Tree {
             roots: BTreeMap::new(),
             members: BTreeMap::new(),
             unmarked: BTreeMap::new(),
+            scans_since_full: 0,
         }
     }
 
@@ -143,7 +167,13 @@ impl Tree {
     /// `managed` lists PIDs whose parent is the harness but that another
     /// owner (tokio) waits for, so they are never reaped here.
     pub fn scan(&mut self, table: &dyn ProcessTable, managed: &dyn Fn(u32) -> bool) -> Vec<Member> {
-        let processes = table.list();
+        let skip = if self.scans_since_full == 0 {
+            BTreeSet::new()
+        } else {
+            self.unrelated_pids()
+        };
+        self.scans_since_full = (self.scans_since_full + 1) % FULL_SCAN_EVERY;
+        let (processes, skipped) = table.list_skipping(&skip);
         let alive: BTreeMap<(u32, u64), &ProcessInfo> = processes
             .iter()
             .map(|p| ((p.pid, p.start_time), p))
@@ -152,7 +182,8 @@ impl Tree {
         // Forget members that are gone; a recycled PID has a new start
         // time, so it does not match its predecessor's key.
         self.members.retain(|key, _| alive.contains_key(key));
-        self.unmarked.retain(|key, _| alive.contains_key(key));
+        self.unmarked
+            .retain(|key, _| alive.contains_key(key) || skipped.contains(&key.0));
 
         // Roots and marked processes, then their descendants until no
         // process joins.
@@ -237,6 +268,26 @@ impl Tree {
             .collect()
     }
 
+    /// Returns the pids of processes seen unmarked twice, which no scan
+    /// has found in the tree: a process that is not a descendant when two
+    /// scans look at it cannot become one, since its parent only changes
+    /// to a reaper outside the tree. Roots and members are never among
+    /// them.
+    fn unrelated_pids(&self) -> BTreeSet<u32> {
+        let in_tree: BTreeSet<u32> = self
+            .roots
+            .values()
+            .map(|(pid, _)| *pid)
+            .chain(self.members.keys().map(|(pid, _)| *pid))
+            .collect();
+        self.unmarked
+            .iter()
+            .filter(|(_, seen)| **seen >= 2)
+            .map(|((pid, _), _)| *pid)
+            .filter(|pid| !in_tree.contains(pid))
+            .collect()
+    }
+
     fn insert(&mut self, process: &ProcessInfo, incarnation: u32) {
         let escape = escape_of(process, self.roots.get(&incarnation), self.harness_pid);
         self.members.insert(
@@ -301,14 +352,26 @@ pub struct ProcFs;
 
 impl ProcessTable for ProcFs {
     fn list(&self) -> Vec<ProcessInfo> {
+        self.list_skipping(&BTreeSet::new()).0
+    }
+
+    fn list_skipping(&self, skip: &BTreeSet<u32>) -> (Vec<ProcessInfo>, BTreeSet<u32>) {
         let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
+            return (Vec::new(), BTreeSet::new());
         };
-        entries
+        let mut listed = Vec::new();
+        let mut skipped = BTreeSet::new();
+        let pids = entries
             .flatten()
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(read_stat)
-            .collect()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok());
+        for pid in pids {
+            if skip.contains(&pid) {
+                skipped.insert(pid);
+            } else if let Some(info) = read_stat(pid) {
+                listed.push(info);
+            }
+        }
+        (listed, skipped)
     }
 
     fn marker(&self, pid: u32) -> Option<String> {
@@ -430,13 +493,34 @@ mod tests {
         marked: Vec<u32>,
         commands: Vec<u32>,
         marker_reads: Mutex<Vec<u32>>,
+        /// The pids whose details each scan read.
+        stat_reads: Mutex<Vec<u32>>,
         signalled: Mutex<Vec<(u32, u64)>>,
         reaped: Mutex<Vec<u32>>,
     }
 
     impl ProcessTable for FakeTable {
         fn list(&self) -> Vec<ProcessInfo> {
-            self.processes.lock().unwrap().clone()
+            let processes = self.processes.lock().unwrap().clone();
+            self.stat_reads
+                .lock()
+                .unwrap()
+                .extend(processes.iter().map(|p| p.pid));
+            processes
+        }
+        fn list_skipping(&self, skip: &BTreeSet<u32>) -> (Vec<ProcessInfo>, BTreeSet<u32>) {
+            let (skipped, listed): (Vec<ProcessInfo>, Vec<ProcessInfo>) = self
+                .processes
+                .lock()
+                .unwrap()
+                .iter()
+                .cloned()
+                .partition(|process| skip.contains(&process.pid));
+            self.stat_reads
+                .lock()
+                .unwrap()
+                .extend(listed.iter().map(|p| p.pid));
+            (listed, skipped.into_iter().map(|p| p.pid).collect())
         }
         fn marker(&self, pid: u32) -> Option<String> {
             self.marker_reads.lock().unwrap().push(pid);
@@ -636,6 +720,75 @@ mod tests {
             .filter(|pid| **pid == 50)
             .count();
         assert_eq!(reads, 2);
+    }
+
+    #[test]
+    fn unrelated_process_skipped_between_full_scans() {
+        let table = FakeTable::default();
+        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
+        let mut tree = Tree::new("exp", HARNESS);
+        tree.add_root(1, 10);
+        for _ in 0..FULL_SCAN_EVERY + 1 {
+            tree.scan(&table, &not_managed);
+        }
+        let reads_of = |pid: u32| {
+            table
+                .stat_reads
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|read| **read == pid)
+                .count()
+        };
+        // Two scans to learn it is unrelated, then one full scan.
+        assert_eq!(reads_of(50), 3);
+        assert_eq!(reads_of(10), FULL_SCAN_EVERY as usize + 1);
+    }
+
+    #[test]
+    fn skipped_process_keeps_its_unmarked_count() {
+        let table = FakeTable::default();
+        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
+        let mut tree = Tree::new("exp", HARNESS);
+        tree.add_root(1, 10);
+        for _ in 0..2 * FULL_SCAN_EVERY {
+            tree.scan(&table, &not_managed);
+        }
+        // Skipped scans must not forget it, or its environment would be
+        // read again after each of them.
+        let marker_reads = table
+            .marker_reads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|pid| **pid == 50)
+            .count();
+        assert_eq!(marker_reads, 2);
+    }
+
+    #[test]
+    fn recycled_pid_found_at_full_scan() {
+        let table = FakeTable::default();
+        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
+        let mut tree = Tree::new("exp", HARNESS);
+        tree.add_root(1, 10);
+        let members = |tree: &mut Tree| -> Vec<u32> {
+            tree.scan(&table, &not_managed)
+                .iter()
+                .map(|m| m.info.pid)
+                .collect()
+        };
+        // Pid 50 is an unrelated process, skipped after two scans.
+        for _ in 0..3 {
+            assert_eq!(members(&mut tree), [10]);
+        }
+        // A child of the root takes over pid 50, with a later start time.
+        table.processes.lock().unwrap()[1] = process(50, 10, 10, 9);
+        let joined = (0..FULL_SCAN_EVERY).any(|_| members(&mut tree).contains(&50));
+        assert!(
+            joined,
+            "the recycled pid joined within one full-scan period"
+        );
     }
 
     #[test]
