@@ -268,11 +268,10 @@ impl Tree {
             .collect()
     }
 
-    /// Returns the pids of processes seen unmarked twice, which no scan
-    /// has found in the tree: a process that is not a descendant when two
-    /// scans look at it cannot become one, since its parent only changes
-    /// to a reaper outside the tree. Roots and members are never among
-    /// them.
+    /// Returns the pids of processes seen unmarked twice and never found
+    /// in the tree. Such a process cannot join later: its parent only
+    /// changes to a reaper outside the tree. Roots and members are never
+    /// among them.
     fn unrelated_pids(&self) -> BTreeSet<u32> {
         let in_tree: BTreeSet<u32> = self
             .roots
