@@ -702,31 +702,19 @@ mod tests {
         assert_eq!(teardown, [10, 20]);
     }
 
-    #[test]
-    fn unmarked_process_read_twice_only() {
+    /// Returns a table with root 10 of incarnation 1 and the unrelated
+    /// process 50, and a tree that knows the root.
+    fn root_and_stranger() -> (FakeTable, Tree) {
         let table = FakeTable::default();
         *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
         let mut tree = Tree::new("exp", HARNESS);
         tree.add_root(1, 10);
-        for _ in 0..4 {
-            tree.scan(&table, &not_managed);
-        }
-        let reads = table
-            .marker_reads
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|pid| **pid == 50)
-            .count();
-        assert_eq!(reads, 2);
+        (table, tree)
     }
 
     #[test]
     fn unrelated_process_skipped_between_full_scans() {
-        let table = FakeTable::default();
-        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
-        let mut tree = Tree::new("exp", HARNESS);
-        tree.add_root(1, 10);
+        let (table, mut tree) = root_and_stranger();
         for _ in 0..FULL_SCAN_EVERY + 1 {
             tree.scan(&table, &not_managed);
         }
@@ -745,32 +733,26 @@ mod tests {
     }
 
     #[test]
-    fn skipped_process_keeps_its_unmarked_count() {
-        let table = FakeTable::default();
-        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
-        let mut tree = Tree::new("exp", HARNESS);
-        tree.add_root(1, 10);
+    fn unmarked_process_read_twice_only() {
+        let (table, mut tree) = root_and_stranger();
+        // Over two full-scan periods: skipped scans must not forget the
+        // stranger, or its environment would be read again after them.
         for _ in 0..2 * FULL_SCAN_EVERY {
             tree.scan(&table, &not_managed);
         }
-        // Skipped scans must not forget it, or its environment would be
-        // read again after each of them.
-        let marker_reads = table
+        let reads = table
             .marker_reads
             .lock()
             .unwrap()
             .iter()
             .filter(|pid| **pid == 50)
             .count();
-        assert_eq!(marker_reads, 2);
+        assert_eq!(reads, 2);
     }
 
     #[test]
     fn recycled_pid_found_at_full_scan() {
-        let table = FakeTable::default();
-        *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
-        let mut tree = Tree::new("exp", HARNESS);
-        tree.add_root(1, 10);
+        let (table, mut tree) = root_and_stranger();
         let members = |tree: &mut Tree| -> Vec<u32> {
             tree.scan(&table, &not_managed)
                 .iter()
