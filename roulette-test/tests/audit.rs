@@ -234,7 +234,9 @@ fn run_writes_report_files_and_audit() {
     assert_eq!(entry.experiment, "sh-sleep");
     assert_eq!(entry.outcome, "failed");
     assert_eq!(entry.faults_injected, 2);
-    assert_eq!(entry.spec.as_deref(), Some("sh.yaml"));
+    // Given as `sh.yaml` in the run's folder, kept absolute.
+    let spec_path = std::fs::canonicalize(dir.path().join("sh.yaml")).unwrap();
+    assert_eq!(entry.spec, Some(spec_path.display().to_string()));
     assert_eq!(
         entry.spec_sha256.as_deref(),
         Some(audit::sha256_hex(SPEC.as_bytes()).as_str())
