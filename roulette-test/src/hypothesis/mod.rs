@@ -131,9 +131,9 @@ fn recovery_count(count: usize) -> String {
     }
 }
 
-/// Returns `, N not recovered` for the measured value of a `ttr` check, so
-/// that a value which meets the threshold does not look like a pass when
-/// other faults did not recover; empty when all recovered.
+/// Returns `, N not recovered` for the measured value of a `ttr` check,
+/// or nothing when every fault recovered. Without it, a value that meets
+/// the threshold looks like a pass although other faults did not recover.
 fn not_recovered_suffix(missing: usize) -> String {
     if missing == 0 {
         String::new()
