@@ -249,9 +249,23 @@ impl Probe {
             } else if is_log_probe {
                 let _ = tokio::time::timeout_at(next.into(), appended).await;
             } else {
-                tokio::time::sleep_until(next.into()).await;
+                sleep_until_precisely(next).await;
             }
         }
+    }
+}
+
+/// Sleeps until `at` to within a few tens of microseconds. tokio's timers
+/// fire on whole milliseconds, which would start each attempt up to 1 ms
+/// late and widen the bound on a recovery time by as much. The last
+/// millisecond is slept on a blocking-pool thread instead.
+async fn sleep_until_precisely(at: Instant) {
+    if let Some(coarse) = at.checked_sub(Duration::from_millis(1)) {
+        tokio::time::sleep_until(coarse.into()).await;
+    }
+    let remaining = at.saturating_duration_since(Instant::now());
+    if !remaining.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(remaining)).await;
     }
 }
 
