@@ -41,7 +41,7 @@ use std::time::SystemTime;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::report::audit::SpecFile;
-use crate::report::files::{AUDIT_LOG_VARIABLE, ReportFiles};
+use crate::report::files::{self, AUDIT_LOG_VARIABLE, ReportFiles};
 use crate::report::replay::{self, SEED_VARIABLE};
 use crate::report::{Outcome, render_text};
 use crate::{runner, spec};
@@ -191,7 +191,7 @@ impl Harness {
             .try_init();
         let args = Arguments::from_args();
         // A bad audit log path fails now, not after every case has run.
-        if let Some(path) = ReportFiles::from_env("").audit_log
+        if let Some(path) = files::audit_log_from_env(&files::cargo_target_dir())
             && let Err(message) = crate::report::audit::check_path(&path)
         {
             eprintln!("error: {message} (from {AUDIT_LOG_VARIABLE})");

@@ -30,7 +30,7 @@ use nix::sys::signal::Signal;
 
 use crate::report::Report;
 use crate::report::audit::{self, AuditEntry, SpecFile};
-use crate::report::files::ReportFiles;
+use crate::report::files;
 use crate::schedule::Rng;
 use crate::spec::{Dur, Experiment, Fault, FaultAction, FaultTarget, SignalName, format_duration};
 
@@ -223,7 +223,8 @@ impl KillSchedule {
     /// directory), and returns the report. A failed append is printed as a
     /// warning, because the report is what the caller judges.
     pub fn run(&self, experiment: &Experiment) -> Report {
-        self.run_audited(experiment, ReportFiles::from_env("").audit_log.as_deref())
+        let audit_log = files::audit_log_from_env(&files::cargo_target_dir());
+        self.run_audited(experiment, audit_log.as_deref())
     }
 
     /// Runs `experiment` with this schedule like [`KillSchedule::run`], with

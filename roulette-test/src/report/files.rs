@@ -52,14 +52,9 @@ impl ReportFiles {
             || target_dir.join("roulette").join(test_target),
             PathBuf::from,
         );
-        let audit_log = match variable(AUDIT_LOG_VARIABLE) {
-            Some(value) if value == "off" => None,
-            Some(path) => Some(PathBuf::from(path)),
-            None => Some(target_dir.join(audit::DEFAULT_FILE_NAME)),
-        };
         ReportFiles {
             dir,
-            audit_log,
+            audit_log: audit_log_from_env(&target_dir),
             step_summary: variable("GITHUB_STEP_SUMMARY").map(PathBuf::from),
         }
     }
@@ -139,6 +134,16 @@ pub fn file_stem(case: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Returns the audit log that `ROULETTE_AUDIT_LOG` names, `None` when it
+/// is `off`, and by default `roulette-audit.jsonl` in `target_dir`.
+pub fn audit_log_from_env(target_dir: &Path) -> Option<PathBuf> {
+    match std::env::var_os(AUDIT_LOG_VARIABLE).filter(|value| !value.is_empty()) {
+        Some(value) if value == "off" => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => Some(target_dir.join(audit::DEFAULT_FILE_NAME)),
+    }
 }
 
 /// Files that cargo writes at the root of a target directory. Cargo 1.95

@@ -703,7 +703,7 @@ mod tests {
     }
 
     /// Returns a table with root 10 of incarnation 1 and the unrelated
-    /// process 50, and a tree that knows the root.
+    /// process 50, and a tree that has the root.
     fn root_and_stranger() -> (FakeTable, Tree) {
         let table = FakeTable::default();
         *table.processes.lock().unwrap() = vec![process(10, HARNESS, 10, 3), process(50, 1, 50, 2)];
